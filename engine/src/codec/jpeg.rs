@@ -1,0 +1,108 @@
+//! JPEG: header walk for probing, zune-jpeg for decoding, jpeg-encoder for encoding.
+
+use zune_core::bytestream::ZCursor;
+use zune_core::colorspace::ColorSpace;
+use zune_core::options::DecoderOptions;
+use zune_jpeg::JpegDecoder;
+
+use super::{Decoded, ImageInfo};
+use crate::error::Error;
+use crate::format::ImageFormat;
+use crate::frame::{Frame, Layout};
+use crate::orientation::Orientation;
+
+/// Walks the marker segments up to the first scan: dimensions from SOF, orientation from
+/// APP1/Exif, ICC presence from APP2. Refuses coding processes zune-jpeg cannot decode.
+pub(super) fn probe(bytes: &[u8]) -> Result<ImageInfo, Error> {
+    let malformed = |reason: &str| Error::malformed(ImageFormat::Jpeg, reason);
+    let mut at = 2; // after SOI
+    let mut orientation = Orientation::Normal;
+    let mut has_icc_profile = false;
+    let mut size = None;
+    loop {
+        // Markers may be preceded by fill bytes 0xFF.
+        while bytes.get(at) == Some(&0xFF) && bytes.get(at + 1) == Some(&0xFF) {
+            at += 1;
+        }
+        let (Some(0xFF), Some(&marker)) = (bytes.get(at), bytes.get(at + 1)) else {
+            return Err(malformed("truncated or missing marker before the first scan"));
+        };
+        at += 2;
+        if matches!(marker, 0x01 | 0xD0..=0xD7) {
+            continue; // stand-alone markers carry no length
+        }
+        let length = bytes
+            .get(at..at + 2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+            .ok_or_else(|| malformed("truncated segment length"))?;
+        if length < 2 {
+            return Err(malformed("segment length below 2"));
+        }
+        let body = bytes.get(at + 2..at + length).ok_or_else(|| malformed("truncated segment"))?;
+        match marker {
+            0xE1 if body.starts_with(b"Exif\0\0") => orientation = crate::exif::orientation(body),
+            0xE2 if body.starts_with(b"ICC_PROFILE\0") => has_icc_profile = true,
+            0xC0 | 0xC1 | 0xC2 => {
+                if body.len() < 6 {
+                    return Err(malformed("short frame header"));
+                }
+                if body[0] != 8 {
+                    return Err(Error::Unsupported(format!("{}-bit JPEG", body[0])));
+                }
+                let height = u32::from(u16::from_be_bytes([body[1], body[2]]));
+                let width = u32::from(u16::from_be_bytes([body[3], body[4]]));
+                if height == 0 {
+                    return Err(Error::Unsupported("JPEG with height defined by DNL marker".into()));
+                }
+                size = Some((width, height, body[5]));
+            }
+            0xC3 | 0xC5..=0xC7 => return Err(Error::Unsupported("lossless or hierarchical JPEG".into())),
+            0xC9..=0xCB | 0xCD..=0xCF => return Err(Error::Unsupported("arithmetic-coded JPEG".into())),
+            0xDA | 0xD9 => break,
+            _ => {}
+        }
+        at += length;
+    }
+    let (width, height, components) = size.ok_or_else(|| malformed("no frame header before the scan"))?;
+    if !matches!(components, 1 | 3 | 4) {
+        return Err(Error::Unsupported(format!("JPEG with {components} components")));
+    }
+    Ok(ImageInfo {
+        format: ImageFormat::Jpeg,
+        width,
+        height,
+        orientation,
+        has_icc_profile,
+        has_alpha: false,
+        byte_len: bytes.len(),
+    })
+}
+
+/// Decodes to RGB (grayscale, CMYK and Adobe YCCK are converted by zune-jpeg).
+pub(super) fn decode(bytes: &[u8], info: &ImageInfo, _min_size: Option<(u32, u32)>) -> Result<Decoded, Error> {
+    let options = DecoderOptions::default()
+        .set_max_width(usize::from(u16::MAX))
+        .set_max_height(usize::from(u16::MAX))
+        .jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    let pixels = decoder.decode().map_err(|e| Error::malformed(ImageFormat::Jpeg, format!("{e:?}")))?;
+    let icc_profile = decoder.icc_profile();
+    let frame = Frame::new(info.width, info.height, Layout::Rgb8, pixels)?;
+    Ok(Decoded { frame, icc_profile })
+}
+
+pub(super) fn encode(frame: &Frame, quality: u8, icc_profile: Option<&[u8]>) -> Result<Vec<u8>, Error> {
+    let (width, height) = match (u16::try_from(frame.width()), u16::try_from(frame.height())) {
+        (Ok(w), Ok(h)) => (w, h),
+        _ => return Err(Error::Limits("JPEG output is limited to 65535 pixels per side".into())),
+    };
+    let mut out = Vec::with_capacity(frame.data().len() / 8);
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
+    if let Some(icc) = icc_profile {
+        encoder.add_icc_profile(icc).map_err(|e| Error::Internal(format!("JPEG ICC: {e}")))?;
+    }
+    encoder
+        .encode(frame.data(), width, height, jpeg_encoder::ColorType::Rgb)
+        .map_err(|e| Error::Internal(format!("JPEG encoder: {e}")))?;
+    Ok(out)
+}

@@ -1,0 +1,111 @@
+//! Codecs: probing headers, decoding to a [`Frame`], encoding a [`Frame`].
+//!
+//! Each format lives in its own module and is the only place its crate is called.
+//! `probe` reads headers only, so limits are enforced before any pixel allocation.
+
+mod gif;
+mod jpeg;
+mod png;
+mod webp;
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::format::{ImageFormat, OutputFormat};
+use crate::frame::Frame;
+use crate::limits::Limits;
+use crate::orientation::Orientation;
+
+/// What the header says about an image, read without decoding pixels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageInfo {
+    pub format: ImageFormat,
+    /// Stored width, before orientation is applied.
+    pub width: u32,
+    /// Stored height, before orientation is applied.
+    pub height: u32,
+    pub orientation: Orientation,
+    pub has_icc_profile: bool,
+    /// Whether the format carries an alpha channel or transparency (pixels may still be opaque).
+    pub has_alpha: bool,
+    /// Size of the input in bytes.
+    pub byte_len: usize,
+}
+
+impl ImageInfo {
+    /// Dimensions once the EXIF orientation is applied.
+    pub fn oriented_dimensions(&self) -> (u32, u32) {
+        if self.orientation.swaps_dimensions() {
+            (self.height, self.width)
+        } else {
+            (self.width, self.height)
+        }
+    }
+}
+
+/// A decoded image and the colour profile to carry into the output.
+pub(crate) struct Decoded {
+    pub frame: Frame,
+    /// Kept only when it describes RGB data, so it stays valid for our RGB output.
+    pub icc_profile: Option<Vec<u8>>,
+}
+
+/// Reads the header, checks the input-size and pixel limits, and returns what it found.
+pub fn probe(bytes: &[u8], limits: &Limits) -> Result<ImageInfo, Error> {
+    limits.check_input_bytes(bytes.len())?;
+    let format = ImageFormat::sniff(bytes).ok_or_else(|| {
+        Error::Unsupported("not a JPEG, PNG, WebP or GIF image (unrecognised signature)".into())
+    })?;
+    let info = match format {
+        ImageFormat::Jpeg => jpeg::probe(bytes)?,
+        ImageFormat::Png => png::probe(bytes)?,
+        ImageFormat::Webp => webp::probe(bytes)?,
+        ImageFormat::Gif => gif::probe(bytes)?,
+    };
+    if info.width == 0 || info.height == 0 {
+        return Err(Error::malformed(format, "zero width or height"));
+    }
+    limits.check_input_pixels(info.width, info.height)?;
+    Ok(info)
+}
+
+/// Decodes a probed image. `min_size` lets a decoder that can scale while decoding (JPEG)
+/// return a smaller frame, as long as it is at least `min_size` in both stored dimensions.
+pub(crate) fn decode(bytes: &[u8], info: &ImageInfo, min_size: Option<(u32, u32)>) -> Result<Decoded, Error> {
+    let decoded = match info.format {
+        ImageFormat::Jpeg => jpeg::decode(bytes, info, min_size)?,
+        ImageFormat::Png => png::decode(bytes, info)?,
+        ImageFormat::Webp => webp::decode(bytes, info)?,
+        ImageFormat::Gif => gif::decode(bytes, info)?,
+    };
+    Ok(Decoded {
+        frame: decoded.frame.without_opaque_alpha(),
+        icc_profile: decoded.icc_profile.filter(|icc| is_rgb_profile(icc)),
+    })
+}
+
+/// Encodes a frame. JPEG has no alpha: transparent frames are flattened over white.
+pub(crate) fn encode(
+    frame: Frame,
+    format: OutputFormat,
+    jpeg_quality: u8,
+    icc_profile: Option<&[u8]>,
+) -> Result<Vec<u8>, Error> {
+    match format {
+        OutputFormat::Jpeg => jpeg::encode(&frame.flattened([255, 255, 255]), jpeg_quality, icc_profile),
+        OutputFormat::Png => png::encode(&frame, icc_profile),
+        OutputFormat::Webp => webp::encode(&frame, icc_profile),
+    }
+}
+
+/// An ICC profile's data colour space (header bytes 16..20) must be RGB to describe our output.
+fn is_rgb_profile(icc: &[u8]) -> bool {
+    icc.get(16..20) == Some(b"RGB ")
+}
+
+/// Bytes a decoder may allocate for an image of the probed size (RGBA plus slack for
+/// the decoder's own state). Passed to codecs that take a memory limit.
+fn decoder_memory_budget(info: &ImageInfo) -> usize {
+    let pixels = u64::from(info.width) * u64::from(info.height);
+    usize::try_from(pixels.saturating_mul(8).saturating_add(16 << 20)).unwrap_or(usize::MAX)
+}

@@ -1,0 +1,81 @@
+//! The engine's typed errors. Every failure says which of five kinds it is, so callers
+//! (the CLI, the bot's metrics) can react without parsing messages.
+
+use crate::format::ImageFormat;
+
+/// Everything that can go wrong while probing, decoding, transforming or encoding.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The bytes claim to be a known format but are broken (truncated, corrupt, inconsistent).
+    #[error("malformed {format} input: {reason}")]
+    Malformed { format: ImageFormat, reason: String },
+    /// The bytes are not a format the engine reads, or use a feature it does not support.
+    #[error("unsupported format: {0}")]
+    Unsupported(String),
+    /// The input or a result would exceed a configured limit; nothing was allocated for it.
+    #[error("limits exceeded: {0}")]
+    Limits(String),
+    /// The pipeline text or its arguments are invalid, or do not fit this image.
+    #[error("bad pipeline: {0}")]
+    Pipeline(#[from] PipelineError),
+    /// A bug or an unexpected failure inside the engine (including a caught panic).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The kind of an [`Error`], for counters and exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    Malformed,
+    Unsupported,
+    Limits,
+    Pipeline,
+    Internal,
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Malformed { .. } => ErrorKind::Malformed,
+            Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::Limits(_) => ErrorKind::Limits,
+            Error::Pipeline(_) => ErrorKind::Pipeline,
+            Error::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    pub(crate) fn malformed(format: ImageFormat, reason: impl std::fmt::Display) -> Self {
+        Error::Malformed { format, reason: reason.to_string() }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ErrorKind::Malformed => "malformed",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Limits => "limits",
+            ErrorKind::Pipeline => "pipeline",
+            ErrorKind::Internal => "internal",
+        })
+    }
+}
+
+/// A pipeline that cannot run: it points at the offending step (1-based) and its text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("step {step} `{text}`: {reason}")]
+pub struct PipelineError {
+    /// 1-based position of the step in the pipeline text (0 when it is not about one step).
+    pub step: usize,
+    /// The step's text as written (or as serialised, for pipelines built in code).
+    pub text: String,
+    /// What is wrong and, where it helps, what would be right.
+    pub reason: String,
+}
+
+impl PipelineError {
+    pub(crate) fn new(step: usize, text: impl Into<String>, reason: impl Into<String>) -> Self {
+        PipelineError { step, text: text.into(), reason: reason.into() }
+    }
+}

@@ -1,0 +1,120 @@
+//! Colour operations on RGB channels; alpha is left as it is.
+//!
+//! Per-channel adjustments go through a 256-entry lookup table built once per call.
+
+use crate::frame::Frame;
+
+/// Rec. 601 luma in 16.16 fixed point.
+fn luma(r: u8, g: u8, b: u8) -> u8 {
+    ((19595 * u32::from(r) + 38470 * u32::from(g) + 7471 * u32::from(b) + 32768) >> 16) as u8
+}
+
+fn clamp_u8(v: f32) -> u8 {
+    v.round().clamp(0.0, 255.0) as u8
+}
+
+fn apply_lut(frame: &mut Frame, lut: &[u8; 256]) {
+    let bpp = frame.bytes_per_pixel();
+    for pixel in frame.data_mut().chunks_exact_mut(bpp) {
+        for channel in &mut pixel[..3] {
+            *channel = lut[usize::from(*channel)];
+        }
+    }
+}
+
+fn lut_from(f: impl Fn(f32) -> f32) -> [u8; 256] {
+    std::array::from_fn(|i| clamp_u8(f(i as f32)))
+}
+
+fn map_rgb(frame: &mut Frame, f: impl Fn(u8, u8, u8) -> [u8; 3]) {
+    let bpp = frame.bytes_per_pixel();
+    for pixel in frame.data_mut().chunks_exact_mut(bpp) {
+        let out = f(pixel[0], pixel[1], pixel[2]);
+        pixel[..3].copy_from_slice(&out);
+    }
+}
+
+pub fn gray(frame: &mut Frame) {
+    map_rgb(frame, |r, g, b| {
+        let y = luma(r, g, b);
+        [y, y, y]
+    });
+}
+
+/// Adds `value`% of full scale (−100..=100).
+pub fn brightness(frame: &mut Frame, value: i32) {
+    let offset = value as f32 * 2.55;
+    apply_lut(frame, &lut_from(|x| x + offset));
+}
+
+/// Scales distance from mid-grey by ((100 + value) / 100)²: −100 is flat grey, 100 is ×4.
+pub fn contrast(frame: &mut Frame, value: i32) {
+    let factor = ((100 + value) as f32 / 100.0).powi(2);
+    apply_lut(frame, &lut_from(|x| (x - 128.0) * factor + 128.0));
+}
+
+/// Scales distance from the pixel's luma by (100 + value) / 100: −100 is grey, 100 doubles it.
+pub fn saturation(frame: &mut Frame, value: i32) {
+    let factor = (100 + value) as f32 / 100.0;
+    map_rgb(frame, |r, g, b| {
+        let y = f32::from(luma(r, g, b));
+        [r, g, b].map(|c| clamp_u8(y + (f32::from(c) - y) * factor))
+    });
+}
+
+/// out = 255 · (in / 255)^(1 / gamma): above 1 brightens mid-tones (as ImageMagick's -gamma).
+pub fn gamma(frame: &mut Frame, gamma: f64) {
+    let exponent = (1.0 / gamma) as f32;
+    apply_lut(frame, &lut_from(|x| 255.0 * (x / 255.0).powf(exponent)));
+}
+
+/// The classic sepia matrix.
+pub fn sepia(frame: &mut Frame) {
+    map_rgb(frame, |r, g, b| {
+        let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
+        [
+            clamp_u8(0.393 * r + 0.769 * g + 0.189 * b),
+            clamp_u8(0.349 * r + 0.686 * g + 0.168 * b),
+            clamp_u8(0.272 * r + 0.534 * g + 0.131 * b),
+        ]
+    });
+}
+
+pub fn invert(frame: &mut Frame) {
+    apply_lut(frame, &std::array::from_fn(|i| 255 - i as u8));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::Layout;
+
+    fn pixel(rgba: [u8; 4]) -> Frame {
+        Frame::new(1, 1, Layout::Rgba8, rgba.to_vec()).unwrap()
+    }
+
+    fn run(op: impl Fn(&mut Frame), rgba: [u8; 4]) -> Vec<u8> {
+        let mut frame = pixel(rgba);
+        op(&mut frame);
+        frame.data().to_vec()
+    }
+
+    #[test]
+    fn hand_computed_values_and_alpha_untouched() {
+        // 0.299*200 + 0.587*100 + 0.114*50 = 124.2
+        assert_eq!(run(gray, [200, 100, 50, 7]), [124, 124, 124, 7]);
+        assert_eq!(run(|f| brightness(f, 10), [0, 100, 250, 7]), [26, 126, 255, 7]);
+        assert_eq!(run(|f| brightness(f, -100), [0, 100, 250, 7]), [0, 0, 0, 7]);
+        assert_eq!(run(|f| contrast(f, -100), [0, 100, 250, 7]), [128, 128, 128, 7]);
+        // factor 1.21: (100-128)*1.21+128 = 94.12; (250-128)*1.21+128 = 275.6 -> 255
+        assert_eq!(run(|f| contrast(f, 10), [0, 100, 250, 7]), [0, 94, 255, 7]);
+        assert_eq!(run(|f| saturation(f, -100), [200, 100, 50, 7]), [124, 124, 124, 7]);
+        // y=124: 124 + 76*1.5 = 238, 124 - 24*1.5 = 88, 124 - 74*1.5 = 13
+        assert_eq!(run(|f| saturation(f, 50), [200, 100, 50, 7]), [238, 88, 13, 7]);
+        // 255 * (64/255)^(1/2) = 127.75
+        assert_eq!(run(|f| gamma(f, 2.0), [64, 0, 255, 7]), [128, 0, 255, 7]);
+        assert_eq!(run(invert, [0, 100, 255, 7]), [255, 155, 0, 7]);
+        // .393*100+.769*50+.189*20 = 81.53; .349*100+.686*50+.168*20 = 72.56; .272*100+.534*50+.131*20 = 56.52
+        assert_eq!(run(sepia, [100, 50, 20, 7]), [82, 73, 57, 7]);
+    }
+}

@@ -1,0 +1,111 @@
+//! Resampling. The only place fast_image_resize is called; it picks SSE4.1/AVX2/NEON at
+//! run time and premultiplies alpha while resampling RGBA.
+
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::frame::{Frame, Layout};
+
+/// Resampling filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Filter {
+    #[default]
+    Lanczos3,
+    Mitchell,
+    Catmull,
+    Bilinear,
+    Nearest,
+}
+
+impl Filter {
+    pub const ALL: [Filter; 5] =
+        [Filter::Lanczos3, Filter::Mitchell, Filter::Catmull, Filter::Bilinear, Filter::Nearest];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Filter::Lanczos3 => "lanczos3",
+            Filter::Mitchell => "mitchell",
+            Filter::Catmull => "catmull",
+            Filter::Bilinear => "bilinear",
+            Filter::Nearest => "nearest",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Filter> {
+        Filter::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    fn algorithm(self) -> ResizeAlg {
+        match self {
+            Filter::Lanczos3 => ResizeAlg::Convolution(FilterType::Lanczos3),
+            Filter::Mitchell => ResizeAlg::Convolution(FilterType::Mitchell),
+            Filter::Catmull => ResizeAlg::Convolution(FilterType::CatmullRom),
+            Filter::Bilinear => ResizeAlg::Convolution(FilterType::Bilinear),
+            Filter::Nearest => ResizeAlg::Nearest,
+        }
+    }
+}
+
+/// Resamples to exactly `width`×`height`. With `cover`, the source is centre-cropped to the
+/// target's aspect ratio first (the `fill` mode); otherwise it is stretched.
+pub fn resize(frame: &Frame, width: u32, height: u32, filter: Filter, cover: bool) -> Result<Frame, Error> {
+    if (width, height) == (frame.width(), frame.height()) {
+        return Ok(frame.clone());
+    }
+    let pixel_type = match frame.layout() {
+        Layout::Rgb8 => PixelType::U8x3,
+        Layout::Rgba8 => PixelType::U8x4,
+    };
+    let internal = |e: &dyn std::fmt::Display| Error::Internal(format!("resize: {e}"));
+    let source = ImageRef::new(frame.width(), frame.height(), frame.data(), pixel_type)
+        .map_err(|e| internal(&e))?;
+    let mut target = Image::new(width, height, pixel_type);
+    let mut options = ResizeOptions::new().resize_alg(filter.algorithm());
+    if cover {
+        options = options.fit_into_destination(Some((0.5, 0.5)));
+    }
+    Resizer::new().resize(&source, &mut target, &options).map_err(|e| internal(&e))?;
+    Frame::new(width, height, frame.layout(), target.into_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flat_colour_survives_every_filter() {
+        let frame = Frame::new(7, 5, Layout::Rgb8, [10u8, 200, 90].repeat(35)).unwrap();
+        for filter in Filter::ALL {
+            let out = resize(&frame, 3, 11, filter, false).unwrap();
+            assert_eq!((out.width(), out.height()), (3, 11));
+            assert!(out.data().chunks_exact(3).all(|p| p == [10, 200, 90]), "{filter:?}");
+        }
+    }
+
+    #[test]
+    fn cover_crops_the_centre() {
+        // Left third red, middle third green, right third blue; a 1×1 cover keeps green.
+        let row: Vec<u8> = [[255, 0, 0], [0, 255, 0], [0, 0, 255]].concat();
+        let frame = Frame::new(3, 1, Layout::Rgb8, row).unwrap();
+        let out = resize(&frame, 1, 1, Filter::Nearest, true).unwrap();
+        assert_eq!(out.data(), &[0, 255, 0]);
+    }
+
+    #[test]
+    fn transparent_pixels_do_not_bleed() {
+        // Opaque white next to fully transparent red: the average must not turn pink.
+        let frame = Frame::new(2, 1, Layout::Rgba8, vec![255, 255, 255, 255, 255, 0, 0, 0]).unwrap();
+        let out = resize(&frame, 1, 1, Filter::Bilinear, false).unwrap();
+        assert_eq!(&out.data()[..3], &[255, 255, 255]);
+    }
+
+    #[test]
+    fn filter_names_round_trip() {
+        for filter in Filter::ALL {
+            assert_eq!(Filter::from_name(filter.name()), Some(filter));
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Pipelines: parsed once from text (or deserialised), printed in one canonical form
+//! (the cache key), and planned against a probed header before any pixel is decoded.
+
+mod presets;
+mod step;
+
+use serde::{Deserialize, Serialize};
+
+pub use presets::PRESETS;
+pub use step::{FILTERS, OPERATIONS};
+
+use crate::codec::ImageInfo;
+use crate::error::{Error, PipelineError};
+use crate::format::OutputFormat;
+use crate::limits::Limits;
+use crate::ops::Op;
+use step::Step;
+
+/// JPEG quality when none is given.
+pub const DEFAULT_QUALITY: u8 = 85;
+
+/// How the result is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutputSpec {
+    /// `None` picks JPEG for opaque results and PNG when transparency remains.
+    pub format: Option<OutputFormat>,
+    /// JPEG quality 1..=100 (also used by `auto` when it picks JPEG).
+    pub quality: u8,
+    /// Upper bound on the output size in KiB.
+    pub max_kilobytes: Option<u32>,
+}
+
+impl Default for OutputSpec {
+    fn default() -> Self {
+        OutputSpec { format: None, quality: DEFAULT_QUALITY, max_kilobytes: None }
+    }
+}
+
+/// A validated sequence of operations plus the output settings.
+///
+/// ```
+/// use prism_engine::Pipeline;
+/// let p: Pipeline = "orient | fit:1280 | sharpen:0.50 | jpeg:85".parse().unwrap();
+/// assert_eq!(p.canonical(), "fit:1280x1280|sharpen:0.5|jpeg:85");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Pipeline {
+    /// Apply the EXIF orientation before everything else (default true).
+    pub auto_orient: bool,
+    pub ops: Vec<Op>,
+    pub output: OutputSpec,
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Pipeline { auto_orient: true, ops: Vec::new(), output: OutputSpec::default() }
+    }
+}
+
+/// Sizes worked out from the header: after orientation and after each op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// Output size of each op, in order.
+    pub sizes: Vec<(u32, u32)>,
+    /// Smallest stored-orientation size the decoder may shrink to (only when the first op
+    /// resamples).
+    pub decode_min_size: Option<(u32, u32)>,
+}
+
+impl std::str::FromStr for Pipeline {
+    type Err = PipelineError;
+
+    fn from_str(text: &str) -> Result<Pipeline, PipelineError> {
+        let mut pipeline = Pipeline::default();
+        for (index, raw) in text.split('|').enumerate() {
+            let trimmed = raw.trim().to_ascii_lowercase();
+            if trimmed.is_empty() {
+                continue;
+            }
+            let step = step::parse(&trimmed).map_err(|reason| PipelineError::new(index + 1, raw.trim(), reason))?;
+            pipeline.add(step, index + 1, raw.trim())?;
+        }
+        Ok(pipeline)
+    }
+}
+
+impl Pipeline {
+    fn add(&mut self, step: Step, index: usize, text: &str) -> Result<(), PipelineError> {
+        match step {
+            Step::Op(op) => self.ops.push(op),
+            Step::Orient(on) => self.auto_orient = on,
+            Step::Format { format, quality } => {
+                self.output.format = format;
+                self.output.quality = match format {
+                    Some(OutputFormat::Png | OutputFormat::Webp) => DEFAULT_QUALITY,
+                    _ => quality.unwrap_or(DEFAULT_QUALITY),
+                };
+            }
+            Step::MaxKilobytes(kb) => self.output.max_kilobytes = Some(kb),
+            Step::Preset(expansion) => {
+                for part in expansion.split('|') {
+                    let inner = step::parse(part)
+                        .map_err(|reason| PipelineError::new(index, text, format!("preset step `{part}`: {reason}")))?;
+                    self.add(inner, index, text)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The one text for this meaning: `noorient` if orientation is off, the ops with
+    /// shortest numbers and default filters omitted, then the output step.
+    pub fn canonical(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if !self.auto_orient {
+            parts.push("noorient".into());
+        }
+        parts.extend(self.ops.iter().map(step::format_op));
+        parts.push(match self.output.format {
+            None if self.output.quality == DEFAULT_QUALITY => "auto".into(),
+            None => format!("auto:{}", self.output.quality),
+            Some(OutputFormat::Jpeg) => format!("jpeg:{}", self.output.quality),
+            Some(OutputFormat::Png) => "png".into(),
+            Some(OutputFormat::Webp) => "webp".into(),
+        });
+        if let Some(kb) = self.output.max_kilobytes {
+            parts.push(format!("maxkb:{kb}"));
+        }
+        parts.join("|")
+    }
+
+    /// Checks every argument (parsed pipelines are already valid; built or deserialised
+    /// ones are checked here and again by the engine).
+    pub fn validate(&self) -> Result<(), PipelineError> {
+        for (index, op) in self.ops.iter().enumerate() {
+            op.validate().map_err(|reason| PipelineError::new(index + 1, step::format_op(op), reason))?;
+        }
+        let output_error = |reason: String| PipelineError::new(0, "output", reason);
+        let (low, high) = step::QUALITY;
+        if !(low..=high).contains(&u32::from(self.output.quality)) {
+            return Err(output_error(format!("quality {} is out of range {low}..={high}", self.output.quality)));
+        }
+        if let Some(kb) = self.output.max_kilobytes {
+            let (low, high) = step::MAX_KILOBYTES;
+            if !(low..=high).contains(&kb) {
+                return Err(output_error(format!("maxkb {kb} is out of range {low}..={high}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Works out every intermediate size from the header and checks it against the limits.
+    pub(crate) fn plan(&self, info: &ImageInfo, limits: &Limits) -> Result<Plan, Error> {
+        self.validate()?;
+        let start = if self.auto_orient { info.oriented_dimensions() } else { (info.width, info.height) };
+        let mut sizes = Vec::with_capacity(self.ops.len());
+        let mut size = start;
+        for (index, op) in self.ops.iter().enumerate() {
+            size = op
+                .output_size(size.0, size.1)
+                .map_err(|reason| PipelineError::new(index + 1, step::format_op(op), reason))?;
+            limits.check_output_pixels(size.0, size.1)?;
+            sizes.push(size);
+        }
+        let decode_min_size = match (self.ops.first(), sizes.first()) {
+            (Some(op), Some(&target)) if op.is_resample() => {
+                let needed = source_needed(op, start, target);
+                let swapped = self.auto_orient && info.orientation.swaps_dimensions();
+                Some(if swapped { (needed.1, needed.0) } else { needed })
+            }
+            _ => None,
+        };
+        Ok(Plan { sizes, decode_min_size })
+    }
+}
+
+/// How large the source must be for a resampling step to reach `target` without
+/// enlarging: `fill` scales the whole image before cropping, so it needs more.
+fn source_needed(op: &Op, (width, height): (u32, u32), (tw, th): (u32, u32)) -> (u32, u32) {
+    match op {
+        Op::Fill { .. } => {
+            let scale = (f64::from(tw) / f64::from(width)).max(f64::from(th) / f64::from(height));
+            ((f64::from(width) * scale).ceil() as u32, (f64::from(height) * scale).ceil() as u32)
+        }
+        _ => (tw, th),
+    }
+}
+
+impl std::fmt::Display for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.canonical())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::Filter;
+
+    fn canonical(text: &str) -> String {
+        text.parse::<Pipeline>().unwrap().canonical()
+    }
+
+    #[test]
+    fn same_meaning_same_text() {
+        assert_eq!(canonical("fit:800"), "fit:800x800|auto");
+        assert_eq!(canonical(" ORIENT | fit:800x800:lanczos3 |"), "fit:800x800|auto");
+        assert_eq!(canonical("sharpen:0.50|jpeg"), "sharpen:0.5|jpeg:85");
+        assert_eq!(canonical("jpeg:70|png"), "png");
+        assert_eq!(canonical("noorient|scale:0.5:nearest"), "noorient|scale:0.5:nearest|auto");
+        assert_eq!(canonical(""), "auto");
+        for text in ["fill:10x20:mitchell|gray|blur:1.5|auto:70|maxkb:100", "crop:1,2,3,4|rotate:270|flip:v"] {
+            assert_eq!(canonical(&canonical(text)), canonical(text), "canonical text parses to itself");
+        }
+    }
+
+    #[test]
+    fn presets_expand() {
+        assert_eq!(canonical("sticker"), "longest:512|webp|maxkb:512");
+        assert_eq!(canonical("avatar"), "fill:640x640|jpeg:90");
+        assert_eq!(canonical("thumbnail|gray"), "fit:320x320|gray|auto:80");
+        assert_eq!(canonical("compress"), "fit:2048x2048|jpeg:75");
+    }
+
+    #[test]
+    fn errors_point_at_the_step() {
+        let error = "fit:100|brightness:200|gray".parse::<Pipeline>().unwrap_err();
+        assert_eq!((error.step, error.text.as_str()), (2, "brightness:200"));
+        assert!(error.reason.contains("-100..=100"), "{error}");
+        let cases = [
+            ("blurry:3", "unknown step"),
+            ("fit:axb", "not a valid number"),
+            ("fit:10x10:cubic", "unknown filter"),
+            ("gray:3", "takes no arguments"),
+            ("rotate:45", "90, 180 or 270"),
+            ("crop:1,2,3", "X,Y,W,H"),
+            ("jpeg:0", "out of range"),
+            ("scale", "needs an argument"),
+            ("flip:x", "h or v"),
+        ];
+        for (text, expected) in cases {
+            let error = text.parse::<Pipeline>().unwrap_err();
+            assert!(error.to_string().contains(expected), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn serde_form_round_trips_and_is_validated() {
+        let pipeline: Pipeline = "fill:100x50:catmull|pixelate:4|webp".parse().unwrap();
+        let json = serde_json::to_string(&pipeline).unwrap();
+        let back: Pipeline = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, pipeline);
+        let loose: Pipeline = serde_json::from_str(r#"{"ops":[{"op":"fit","width":10,"height":10}]}"#).unwrap();
+        assert_eq!(loose.ops, vec![Op::Fit { width: 10, height: 10, filter: Filter::Lanczos3 }]);
+        let bad: Pipeline = serde_json::from_str(r#"{"ops":[{"op":"blur","sigma":-1}]}"#).unwrap();
+        assert!(bad.validate().is_err());
+    }
+
+    fn info(width: u32, height: u32, orientation: crate::Orientation) -> ImageInfo {
+        ImageInfo {
+            format: crate::ImageFormat::Jpeg,
+            width,
+            height,
+            orientation,
+            has_icc_profile: false,
+            has_alpha: false,
+            byte_len: 0,
+        }
+    }
+
+    #[test]
+    fn plans_sizes_limits_and_decoder_shrink() {
+        let limits = Limits::default();
+        let pipeline: Pipeline = "fit:1000|rotate:90|crop:0,0,100,200".parse().unwrap();
+        let plan = pipeline.plan(&info(4000, 2000, crate::Orientation::Rotate90), &limits).unwrap();
+        assert_eq!(plan.sizes, vec![(500, 1000), (1000, 500), (100, 200)]);
+        assert_eq!(plan.decode_min_size, Some((1000, 500)), "stored orientation is landscape");
+
+        let crop_first: Pipeline = "crop:0,0,10,10|fit:5".parse().unwrap();
+        assert_eq!(crop_first.plan(&info(40, 20, crate::Orientation::Normal), &limits).unwrap().decode_min_size, None);
+
+        let huge: Pipeline = "scale:10".parse().unwrap();
+        let error = huge.plan(&info(4000, 3000, crate::Orientation::Normal), &limits).unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::Limits);
+
+        let outside: Pipeline = "crop:0,0,50,50".parse().unwrap();
+        let error = outside.plan(&info(40, 20, crate::Orientation::Normal), &limits).unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::Pipeline);
+    }
+}

@@ -1,0 +1,1 @@
+//! Workspace-wide tests and benches live in tests/ and benches/.
