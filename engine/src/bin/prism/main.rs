@@ -1,1 +1,107 @@
-fn main(){}
+//! `prism`: process images from the command line, inspect headers, list operations.
+
+mod inputs;
+mod process;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use prism_engine::pipeline::{FILTERS, OPERATIONS, PRESETS};
+use prism_engine::{Engine, EngineConfig, Limits};
+
+#[derive(Parser)]
+#[command(name = "prism", version, about = "Prism image engine: resize, crop, rotate, filter, compress")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Process files, directories or globs into OUTDIR.
+    Process(process::ProcessArgs),
+    /// Show format, dimensions, orientation, ICC profile and size of each file (header only).
+    Info {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// One JSON array instead of text lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List operations, filters and presets with their arguments.
+    Ops,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Process(args) => process::run(args),
+        Command::Info { files, json } => info(&files, json),
+        Command::Ops => {
+            print_ops();
+            Ok(true)
+        }
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("prism: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn info(files: &[PathBuf], json: bool) -> anyhow::Result<bool> {
+    // Probing reads headers only, so no input-size limit is needed to describe a file.
+    let limits = Limits { max_input_bytes: usize::MAX, max_pixels: u64::MAX, ..Limits::default() };
+    let engine = Engine::new(EngineConfig { limits });
+    let mut all_ok = true;
+    let mut entries = Vec::new();
+    for file in files {
+        let probed = std::fs::read(file)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| engine.probe(&bytes).map_err(|e| e.to_string()));
+        all_ok &= probed.is_ok();
+        if json {
+            entries.push(match &probed {
+                Ok(info) => serde_json::json!({ "file": file, "info": info }),
+                Err(error) => serde_json::json!({ "file": file, "error": error }),
+            });
+            continue;
+        }
+        match probed {
+            Ok(info) => println!(
+                "{}: {} {}x{}, orientation {} ({:?}), ICC profile: {}, alpha: {}, {} bytes",
+                file.display(),
+                info.format,
+                info.width,
+                info.height,
+                info.orientation.exif_value(),
+                info.orientation,
+                if info.has_icc_profile { "yes" } else { "no" },
+                if info.has_alpha { "yes" } else { "no" },
+                info.byte_len
+            ),
+            Err(error) => println!("{}: error: {error}", file.display()),
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+    }
+    Ok(all_ok)
+}
+
+fn print_ops() {
+    println!("Operations (join steps with `|`, e.g. `orient|fit:1280x1280|sharpen:0.5|jpeg:85`):");
+    for (syntax, meaning) in OPERATIONS {
+        println!("  {syntax:<34} {meaning}");
+    }
+    println!("\nFilters for resampling steps: {FILTERS}");
+    println!("\nPresets:");
+    for (name, expansion, meaning) in PRESETS {
+        println!("  {name:<12} = {expansion:<32} {meaning}");
+    }
+}
