@@ -88,7 +88,9 @@ impl Engine {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(Error::Internal(format!("panic while processing: {message}")))
+            Err(Error::Internal(format!(
+                "panic while processing: {message}"
+            )))
         })
     }
 
@@ -121,7 +123,15 @@ impl Engine {
         let (format, bytes) = encode(frame, &pipeline.output, decoded.icc_profile.as_deref())?;
         lap(&mut timings.encode);
 
-        Ok(Output { bytes, format, width, height, has_alpha, input: info, timings })
+        Ok(Output {
+            bytes,
+            format,
+            width,
+            height,
+            has_alpha,
+            input: info,
+            timings,
+        })
     }
 }
 
@@ -132,8 +142,16 @@ const DROPPED_BITS: [u32; 4] = [1, 2, 3, 4];
 
 /// Encodes in the requested (or automatic) format, then, if `max_kilobytes` is set and
 /// exceeded, retries with less quality (JPEG) or fewer colour bits (PNG/WebP).
-fn encode(frame: Frame, spec: &OutputSpec, icc: Option<&[u8]>) -> Result<(OutputFormat, Vec<u8>), Error> {
-    let format = spec.format.unwrap_or(if frame.is_opaque() { OutputFormat::Jpeg } else { OutputFormat::Png });
+fn encode(
+    frame: Frame,
+    spec: &OutputSpec,
+    icc: Option<&[u8]>,
+) -> Result<(OutputFormat, Vec<u8>), Error> {
+    let format = spec.format.unwrap_or(if frame.is_opaque() {
+        OutputFormat::Jpeg
+    } else {
+        OutputFormat::Png
+    });
     let bytes = codec::encode(frame.clone(), format, spec.quality, icc)?;
     let Some(max_kilobytes) = spec.max_kilobytes else {
         return Ok((format, bytes));
@@ -144,7 +162,10 @@ fn encode(frame: Frame, spec: &OutputSpec, icc: Option<&[u8]>) -> Result<(Output
     }
     let mut smallest = bytes.len();
     if format == OutputFormat::Jpeg {
-        for quality in SHRINKING_QUALITIES.into_iter().filter(|&q| q < spec.quality) {
+        for quality in SHRINKING_QUALITIES
+            .into_iter()
+            .filter(|&q| q < spec.quality)
+        {
             let bytes = codec::encode(frame.clone(), format, quality, icc)?;
             if bytes.len() <= max_bytes {
                 return Ok((format, bytes));

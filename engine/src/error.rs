@@ -46,7 +46,10 @@ impl Error {
     }
 
     pub(crate) fn malformed(format: ImageFormat, reason: impl std::fmt::Display) -> Self {
-        Error::Malformed { format, reason: reason.to_string() }
+        Error::Malformed {
+            format,
+            reason: reason.to_string(),
+        }
     }
 }
 
@@ -76,6 +79,10 @@ pub struct PipelineError {
 
 impl PipelineError {
     pub(crate) fn new(step: usize, text: impl Into<String>, reason: impl Into<String>) -> Self {
-        PipelineError { step, text: text.into(), reason: reason.into() }
+        PipelineError {
+            step,
+            text: text.into(),
+            reason: reason.into(),
+        }
     }
 }

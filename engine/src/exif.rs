@@ -23,11 +23,19 @@ fn read_orientation(tiff: &[u8]) -> Option<u16> {
     };
     let u16_at = |at: usize| -> Option<u16> {
         let b: [u8; 2] = tiff.get(at..at.checked_add(2)?)?.try_into().ok()?;
-        Some(if little_endian { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
+        Some(if little_endian {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        })
     };
     let u32_at = |at: usize| -> Option<u32> {
         let b: [u8; 4] = tiff.get(at..at.checked_add(4)?)?.try_into().ok()?;
-        Some(if little_endian { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+        Some(if little_endian {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
     };
     let ifd0 = usize::try_from(u32_at(4)?).ok()?;
     let entries = u16_at(ifd0)?;
@@ -66,8 +74,14 @@ mod tests {
 
     #[test]
     fn reads_both_byte_orders_and_the_exif_prefix() {
-        assert_eq!(orientation(&tiff_with_orientation(true, 6)), Orientation::Rotate90);
-        assert_eq!(orientation(&tiff_with_orientation(false, 8)), Orientation::Rotate270);
+        assert_eq!(
+            orientation(&tiff_with_orientation(true, 6)),
+            Orientation::Rotate90
+        );
+        assert_eq!(
+            orientation(&tiff_with_orientation(false, 8)),
+            Orientation::Rotate270
+        );
         let mut prefixed = b"Exif\0\0".to_vec();
         prefixed.extend(tiff_with_orientation(true, 3));
         assert_eq!(orientation(&prefixed), Orientation::Rotate180);
@@ -75,7 +89,10 @@ mod tests {
 
     #[test]
     fn broken_or_out_of_range_means_normal() {
-        assert_eq!(orientation(&tiff_with_orientation(true, 9)), Orientation::Normal);
+        assert_eq!(
+            orientation(&tiff_with_orientation(true, 9)),
+            Orientation::Normal
+        );
         assert_eq!(orientation(b""), Orientation::Normal);
         assert_eq!(orientation(b"II*\0\xff\xff\xff\xff"), Orientation::Normal);
         let full = tiff_with_orientation(false, 6);

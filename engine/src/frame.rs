@@ -39,7 +39,12 @@ impl Frame {
                 data.len()
             )));
         }
-        Ok(Frame { width, height, layout, data })
+        Ok(Frame {
+            width,
+            height,
+            layout,
+            data,
+        })
     }
 
     /// A frame of the given size with every byte zero.
@@ -93,8 +98,17 @@ impl Frame {
     /// the default output becomes JPEG.
     pub fn without_opaque_alpha(self) -> Frame {
         if self.layout == Layout::Rgba8 && self.is_opaque() {
-            let data = self.data.chunks_exact(4).flat_map(|px| [px[0], px[1], px[2]]).collect();
-            Frame { width: self.width, height: self.height, layout: Layout::Rgb8, data }
+            let data = self
+                .data
+                .chunks_exact(4)
+                .flat_map(|px| [px[0], px[1], px[2]])
+                .collect();
+            Frame {
+                width: self.width,
+                height: self.height,
+                layout: Layout::Rgb8,
+                data,
+            }
         } else {
             self
         }
@@ -109,16 +123,24 @@ impl Frame {
         for px in self.data.chunks_exact(4) {
             let alpha = u32::from(px[3]);
             for channel in 0..3 {
-                let over = u32::from(px[channel]) * alpha + u32::from(background[channel]) * (255 - alpha);
+                let over =
+                    u32::from(px[channel]) * alpha + u32::from(background[channel]) * (255 - alpha);
                 data.push(((over + 127) / 255) as u8);
             }
         }
-        Frame { width: self.width, height: self.height, layout: Layout::Rgb8, data }
+        Frame {
+            width: self.width,
+            height: self.height,
+            layout: Layout::Rgb8,
+            data,
+        }
     }
 }
 
 fn byte_len(width: u32, height: u32, layout: Layout) -> Option<usize> {
-    (width as usize).checked_mul(height as usize)?.checked_mul(layout.bytes_per_pixel())
+    (width as usize)
+        .checked_mul(height as usize)?
+        .checked_mul(layout.bytes_per_pixel())
 }
 
 #[cfg(test)]
@@ -136,7 +158,10 @@ mod tests {
     fn drops_only_opaque_alpha() {
         let opaque = Frame::new(1, 2, Layout::Rgba8, vec![1, 2, 3, 255, 4, 5, 6, 255]).unwrap();
         let rgb = opaque.without_opaque_alpha();
-        assert_eq!((rgb.layout(), rgb.data()), (Layout::Rgb8, &[1, 2, 3, 4, 5, 6][..]));
+        assert_eq!(
+            (rgb.layout(), rgb.data()),
+            (Layout::Rgb8, &[1, 2, 3, 4, 5, 6][..])
+        );
         let translucent = Frame::new(1, 1, Layout::Rgba8, vec![1, 2, 3, 4]).unwrap();
         assert_eq!(translucent.without_opaque_alpha().layout(), Layout::Rgba8);
     }

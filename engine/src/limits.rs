@@ -17,7 +17,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_input_bytes: 50 << 20, max_pixels: 50_000_000, max_output_pixels: 50_000_000 }
+        Limits {
+            max_input_bytes: 50 << 20,
+            max_pixels: 50_000_000,
+            max_output_pixels: 50_000_000,
+        }
     }
 }
 

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use prism_engine::{Engine, EngineConfig, Output, Pipeline};
 
 pub fn fixture(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(relative)
 }
 
 pub fn read(relative: &str) -> Vec<u8> {
@@ -30,7 +32,9 @@ pub fn engine() -> Engine {
 }
 
 pub fn process(bytes: &[u8], pipeline: &str) -> Result<Output, prism_engine::Error> {
-    let pipeline: Pipeline = pipeline.parse().unwrap_or_else(|e| panic!("{pipeline}: {e}"));
+    let pipeline: Pipeline = pipeline
+        .parse()
+        .unwrap_or_else(|e| panic!("{pipeline}: {e}"));
     engine().process(bytes, &pipeline)
 }
 
@@ -52,12 +56,22 @@ pub fn decode_png(bytes: &[u8]) -> Rgba {
     buffer.truncate(info.buffer_size());
     let pixels = match info.color_type {
         png::ColorType::Rgba => buffer,
-        png::ColorType::Rgb => buffer.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect(),
+        png::ColorType::Rgb => buffer
+            .chunks_exact(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect(),
         png::ColorType::Grayscale => buffer.iter().flat_map(|&l| [l, l, l, 255]).collect(),
-        png::ColorType::GrayscaleAlpha => buffer.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0], p[1]]).collect(),
+        png::ColorType::GrayscaleAlpha => buffer
+            .chunks_exact(2)
+            .flat_map(|p| [p[0], p[0], p[0], p[1]])
+            .collect(),
         png::ColorType::Indexed => unreachable!("expanded"),
     };
-    Rgba { width: info.width, height: info.height, pixels }
+    Rgba {
+        width: info.width,
+        height: info.height,
+        pixels,
+    }
 }
 
 /// Runs `pipeline` (which must end in `png`) and decodes the result.
@@ -68,7 +82,11 @@ pub fn process_to_rgba(bytes: &[u8], pipeline: &str) -> Rgba {
 
 /// Peak signal-to-noise ratio over RGB (alpha ignored); infinity when identical.
 pub fn psnr(a: &Rgba, b: &Rgba) -> f64 {
-    assert_eq!((a.width, a.height), (b.width, b.height), "dimensions differ");
+    assert_eq!(
+        (a.width, a.height),
+        (b.width, b.height),
+        "dimensions differ"
+    );
     let mut squared = 0f64;
     let mut count = 0f64;
     for (pa, pb) in a.pixels.chunks_exact(4).zip(b.pixels.chunks_exact(4)) {

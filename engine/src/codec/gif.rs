@@ -27,7 +27,8 @@ pub(super) fn decode(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
     let mut options = gif::DecodeOptions::new();
     options.set_color_output(gif::ColorOutput::RGBA);
     options.set_memory_limit(gif::MemoryLimit::Bytes(
-        std::num::NonZeroU64::new(decoder_memory_budget(info) as u64).unwrap_or(std::num::NonZeroU64::MIN),
+        std::num::NonZeroU64::new(decoder_memory_budget(info) as u64)
+            .unwrap_or(std::num::NonZeroU64::MIN),
     ));
     let mut decoder = options.read_info(bytes).map_err(malformed)?;
     let mut canvas = Frame::zeroed(info.width, info.height, Layout::Rgba8)?;
@@ -42,10 +43,18 @@ pub(super) fn decode(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
     let stride = canvas.stride();
     let pixels = canvas.data_mut();
     if frame_width == 0 {
-        return Ok(Decoded { frame: canvas, icc_profile: None });
+        return Ok(Decoded {
+            frame: canvas,
+            icc_profile: None,
+        });
     }
     // Copy the part of the frame that lies on the screen; the rest stays transparent.
-    for (row_index, row) in frame.buffer.chunks_exact(frame_width * 4).take(frame_height).enumerate() {
+    for (row_index, row) in frame
+        .buffer
+        .chunks_exact(frame_width * 4)
+        .take(frame_height)
+        .enumerate()
+    {
         let y = top + row_index;
         if y >= canvas_height || left >= canvas_width {
             break;
@@ -54,5 +63,8 @@ pub(super) fn decode(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
         let start = y * stride + left * 4;
         pixels[start..start + visible * 4].copy_from_slice(&row[..visible * 4]);
     }
-    Ok(Decoded { frame: canvas, icc_profile: None })
+    Ok(Decoded {
+        frame: canvas,
+        icc_profile: None,
+    })
 }

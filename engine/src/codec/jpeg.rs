@@ -25,7 +25,9 @@ pub(super) fn probe(bytes: &[u8]) -> Result<ImageInfo, Error> {
             at += 1;
         }
         let (Some(0xFF), Some(&marker)) = (bytes.get(at), bytes.get(at + 1)) else {
-            return Err(malformed("truncated or missing marker before the first scan"));
+            return Err(malformed(
+                "truncated or missing marker before the first scan",
+            ));
         };
         at += 2;
         if matches!(marker, 0x01 | 0xD0..=0xD7) {
@@ -38,11 +40,13 @@ pub(super) fn probe(bytes: &[u8]) -> Result<ImageInfo, Error> {
         if length < 2 {
             return Err(malformed("segment length below 2"));
         }
-        let body = bytes.get(at + 2..at + length).ok_or_else(|| malformed("truncated segment"))?;
+        let body = bytes
+            .get(at + 2..at + length)
+            .ok_or_else(|| malformed("truncated segment"))?;
         match marker {
             0xE1 if body.starts_with(b"Exif\0\0") => orientation = crate::exif::orientation(body),
             0xE2 if body.starts_with(b"ICC_PROFILE\0") => has_icc_profile = true,
-            0xC0 | 0xC1 | 0xC2 => {
+            0xC0..=0xC2 => {
                 if body.len() < 6 {
                     return Err(malformed("short frame header"));
                 }
@@ -52,20 +56,29 @@ pub(super) fn probe(bytes: &[u8]) -> Result<ImageInfo, Error> {
                 let height = u32::from(u16::from_be_bytes([body[1], body[2]]));
                 let width = u32::from(u16::from_be_bytes([body[3], body[4]]));
                 if height == 0 {
-                    return Err(Error::Unsupported("JPEG with height defined by DNL marker".into()));
+                    return Err(Error::Unsupported(
+                        "JPEG with height defined by DNL marker".into(),
+                    ));
                 }
                 size = Some((width, height, body[5]));
             }
-            0xC3 | 0xC5..=0xC7 => return Err(Error::Unsupported("lossless or hierarchical JPEG".into())),
-            0xC9..=0xCB | 0xCD..=0xCF => return Err(Error::Unsupported("arithmetic-coded JPEG".into())),
+            0xC3 | 0xC5..=0xC7 => {
+                return Err(Error::Unsupported("lossless or hierarchical JPEG".into()));
+            }
+            0xC9..=0xCB | 0xCD..=0xCF => {
+                return Err(Error::Unsupported("arithmetic-coded JPEG".into()));
+            }
             0xDA | 0xD9 => break,
             _ => {}
         }
         at += length;
     }
-    let (width, height, components) = size.ok_or_else(|| malformed("no frame header before the scan"))?;
+    let (width, height, components) =
+        size.ok_or_else(|| malformed("no frame header before the scan"))?;
     if !matches!(components, 1 | 3 | 4) {
-        return Err(Error::Unsupported(format!("JPEG with {components} components")));
+        return Err(Error::Unsupported(format!(
+            "JPEG with {components} components"
+        )));
     }
     Ok(ImageInfo {
         format: ImageFormat::Jpeg,
@@ -79,27 +92,43 @@ pub(super) fn probe(bytes: &[u8]) -> Result<ImageInfo, Error> {
 }
 
 /// Decodes to RGB (grayscale, CMYK and Adobe YCCK are converted by zune-jpeg).
-pub(super) fn decode(bytes: &[u8], info: &ImageInfo, _min_size: Option<(u32, u32)>) -> Result<Decoded, Error> {
+pub(super) fn decode(
+    bytes: &[u8],
+    info: &ImageInfo,
+    _min_size: Option<(u32, u32)>,
+) -> Result<Decoded, Error> {
     let options = DecoderOptions::default()
         .set_max_width(usize::from(u16::MAX))
         .set_max_height(usize::from(u16::MAX))
         .jpeg_set_out_colorspace(ColorSpace::RGB);
     let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
-    let pixels = decoder.decode().map_err(|e| Error::malformed(ImageFormat::Jpeg, format!("{e:?}")))?;
+    let pixels = decoder
+        .decode()
+        .map_err(|e| Error::malformed(ImageFormat::Jpeg, format!("{e:?}")))?;
     let icc_profile = decoder.icc_profile();
     let frame = Frame::new(info.width, info.height, Layout::Rgb8, pixels)?;
     Ok(Decoded { frame, icc_profile })
 }
 
-pub(super) fn encode(frame: &Frame, quality: u8, icc_profile: Option<&[u8]>) -> Result<Vec<u8>, Error> {
+pub(super) fn encode(
+    frame: &Frame,
+    quality: u8,
+    icc_profile: Option<&[u8]>,
+) -> Result<Vec<u8>, Error> {
     let (width, height) = match (u16::try_from(frame.width()), u16::try_from(frame.height())) {
         (Ok(w), Ok(h)) => (w, h),
-        _ => return Err(Error::Limits("JPEG output is limited to 65535 pixels per side".into())),
+        _ => {
+            return Err(Error::Limits(
+                "JPEG output is limited to 65535 pixels per side".into(),
+            ));
+        }
     };
     let mut out = Vec::with_capacity(frame.data().len() / 8);
     let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
     if let Some(icc) = icc_profile {
-        encoder.add_icc_profile(icc).map_err(|e| Error::Internal(format!("JPEG ICC: {e}")))?;
+        encoder
+            .add_icc_profile(icc)
+            .map_err(|e| Error::Internal(format!("JPEG ICC: {e}")))?;
     }
     encoder
         .encode(frame.data(), width, height, jpeg_encoder::ColorType::Rgb)

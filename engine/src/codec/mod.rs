@@ -53,6 +53,9 @@ pub(crate) struct Decoded {
 /// Reads the header, checks the input-size and pixel limits, and returns what it found.
 pub fn probe(bytes: &[u8], limits: &Limits) -> Result<ImageInfo, Error> {
     limits.check_input_bytes(bytes.len())?;
+    if bytes.is_empty() {
+        return Err(Error::Unsupported("empty input".into()));
+    }
     let format = ImageFormat::sniff(bytes).ok_or_else(|| {
         Error::Unsupported("not a JPEG, PNG, WebP or GIF image (unrecognised signature)".into())
     })?;
@@ -71,7 +74,11 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<ImageInfo, Error> {
 
 /// Decodes a probed image. `min_size` lets a decoder that can scale while decoding (JPEG)
 /// return a smaller frame, as long as it is at least `min_size` in both stored dimensions.
-pub(crate) fn decode(bytes: &[u8], info: &ImageInfo, min_size: Option<(u32, u32)>) -> Result<Decoded, Error> {
+pub(crate) fn decode(
+    bytes: &[u8],
+    info: &ImageInfo,
+    min_size: Option<(u32, u32)>,
+) -> Result<Decoded, Error> {
     let decoded = match info.format {
         ImageFormat::Jpeg => jpeg::decode(bytes, info, min_size)?,
         ImageFormat::Png => png::decode(bytes, info)?,
@@ -92,7 +99,9 @@ pub(crate) fn encode(
     icc_profile: Option<&[u8]>,
 ) -> Result<Vec<u8>, Error> {
     match format {
-        OutputFormat::Jpeg => jpeg::encode(&frame.flattened([255, 255, 255]), jpeg_quality, icc_profile),
+        OutputFormat::Jpeg => {
+            jpeg::encode(&frame.flattened([255, 255, 255]), jpeg_quality, icc_profile)
+        }
         OutputFormat::Png => png::encode(&frame, icc_profile),
         OutputFormat::Webp => webp::encode(&frame, icc_profile),
     }

@@ -19,7 +19,9 @@ pub(super) fn probe(bytes: &[u8]) -> Result<ImageInfo, Error> {
     let mut has_icc_profile = false;
     let mut orientation = Orientation::Normal;
     loop {
-        let head = bytes.get(at..at + 8).ok_or_else(|| malformed("truncated before image data"))?;
+        let head = bytes
+            .get(at..at + 8)
+            .ok_or_else(|| malformed("truncated before image data"))?;
         let length = usize::try_from(u32::from_be_bytes([head[0], head[1], head[2], head[3]]))
             .map_err(|_| malformed("chunk length"))?;
         let kind = &head[4..8];
@@ -59,7 +61,9 @@ pub(super) fn probe(bytes: &[u8]) -> Result<ImageInfo, Error> {
 /// Decodes any colour type and bit depth (palette expanded, 16-bit reduced to 8) to RGB(A).
 pub(super) fn decode(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
     let malformed = |e: png::DecodingError| Error::malformed(ImageFormat::Png, e);
-    let limits = png::Limits { bytes: decoder_memory_budget(info) };
+    let limits = png::Limits {
+        bytes: decoder_memory_budget(info),
+    };
     let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), limits);
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     let mut reader = decoder.read_info().map_err(malformed)?;
@@ -74,16 +78,25 @@ pub(super) fn decode(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
     let (layout, data) = match output.color_type {
         png::ColorType::Rgb => (Layout::Rgb8, buffer),
         png::ColorType::Rgba => (Layout::Rgba8, buffer),
-        png::ColorType::Grayscale => (Layout::Rgb8, buffer.iter().flat_map(|&l| [l, l, l]).collect()),
+        png::ColorType::Grayscale => (
+            Layout::Rgb8,
+            buffer.iter().flat_map(|&l| [l, l, l]).collect(),
+        ),
         png::ColorType::GrayscaleAlpha => (
             Layout::Rgba8,
-            buffer.chunks_exact(2).flat_map(|la| [la[0], la[0], la[0], la[1]]).collect(),
+            buffer
+                .chunks_exact(2)
+                .flat_map(|la| [la[0], la[0], la[0], la[1]])
+                .collect(),
         ),
         png::ColorType::Indexed => {
             return Err(Error::Internal("PNG palette was not expanded".into()));
         }
     };
-    Ok(Decoded { frame: Frame::new(width, height, layout, data)?, icc_profile })
+    Ok(Decoded {
+        frame: Frame::new(width, height, layout, data)?,
+        icc_profile,
+    })
 }
 
 pub(super) fn encode(frame: &Frame, icc_profile: Option<&[u8]>) -> Result<Vec<u8>, Error> {

@@ -39,13 +39,22 @@ pub(super) fn decode(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
     decoder.set_memory_limit(decoder_memory_budget(info));
     let icc_profile = decoder.icc_profile().ok().flatten();
     let (width, height) = decoder.dimensions();
-    let layout = if decoder.has_alpha() { Layout::Rgba8 } else { Layout::Rgb8 };
+    let layout = if decoder.has_alpha() {
+        Layout::Rgba8
+    } else {
+        Layout::Rgb8
+    };
     let size = decoder
         .output_buffer_size()
         .ok_or_else(|| Error::Limits("WebP output buffer size overflows".into()))?;
     let mut buffer = vec![0; size];
-    decoder.read_image(&mut buffer).map_err(|e| Error::malformed(ImageFormat::Webp, e))?;
-    Ok(Decoded { frame: Frame::new(width, height, layout, buffer)?, icc_profile })
+    decoder
+        .read_image(&mut buffer)
+        .map_err(|e| Error::malformed(ImageFormat::Webp, e))?;
+    Ok(Decoded {
+        frame: Frame::new(width, height, layout, buffer)?,
+        icc_profile,
+    })
 }
 
 pub(super) fn encode(frame: &Frame, icc_profile: Option<&[u8]>) -> Result<Vec<u8>, Error> {

@@ -20,7 +20,9 @@ pub fn with_premultiplied(frame: &mut Frame, f: impl FnOnce(&mut Frame)) {
     for px in frame.data_mut().chunks_exact_mut(4) {
         let a = u32::from(px[3]);
         for c in &mut px[..3] {
-            *c = if a == 0 { 0 } else { ((u32::from(*c) * 255 + a / 2) / a).min(255) as u8 };
+            *c = (u32::from(*c) * 255 + a / 2)
+                .checked_div(a)
+                .map_or(0, |v| v.min(255) as u8);
         }
     }
 }
@@ -31,7 +33,8 @@ mod tests {
 
     #[test]
     fn round_trips_opaque_and_clears_invisible_colour() {
-        let mut frame = Frame::new(2, 1, Layout::Rgba8, vec![10, 20, 30, 255, 200, 100, 50, 0]).unwrap();
+        let mut frame =
+            Frame::new(2, 1, Layout::Rgba8, vec![10, 20, 30, 255, 200, 100, 50, 0]).unwrap();
         with_premultiplied(&mut frame, |_| {});
         assert_eq!(frame.data(), &[10, 20, 30, 255, 0, 0, 0, 0]);
     }

@@ -9,8 +9,9 @@ const SHARPEN_SIGMA: f64 = 1.0;
 /// Normalised Gaussian weights for offsets −r..=r, r = ⌈3σ⌉.
 fn kernel(sigma: f64) -> Vec<f32> {
     let radius = (3.0 * sigma).ceil().max(1.0) as i64;
-    let weights: Vec<f64> =
-        (-radius..=radius).map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp()).collect();
+    let weights: Vec<f64> = (-radius..=radius)
+        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp())
+        .collect();
     let sum: f64 = weights.iter().sum();
     weights.iter().map(|w| (w / sum) as f32).collect()
 }
@@ -25,10 +26,16 @@ pub fn sharpen(frame: &mut Frame, amount: f64) {
     gaussian(&mut blurred, SHARPEN_SIGMA);
     let bpp = frame.bytes_per_pixel();
     let amount = amount as f32;
-    for (px, soft) in frame.data_mut().chunks_exact_mut(bpp).zip(blurred.data().chunks_exact(bpp)) {
+    for (px, soft) in frame
+        .data_mut()
+        .chunks_exact_mut(bpp)
+        .zip(blurred.data().chunks_exact(bpp))
+    {
         for c in 0..3 {
             let v = f32::from(px[c]);
-            px[c] = (v + amount * (v - f32::from(soft[c]))).round().clamp(0.0, 255.0) as u8;
+            px[c] = (v + amount * (v - f32::from(soft[c])))
+                .round()
+                .clamp(0.0, 255.0) as u8;
         }
     }
 }

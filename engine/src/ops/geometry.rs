@@ -9,7 +9,12 @@ pub fn crop(frame: &Frame, x: u32, y: u32, width: u32, height: u32) -> Result<Fr
     let bpp = frame.bytes_per_pixel();
     let row_bytes = width as usize * bpp;
     let mut data = Vec::with_capacity(row_bytes * height as usize);
-    for row in frame.data().chunks_exact(frame.stride()).skip(y as usize).take(height as usize) {
+    for row in frame
+        .data()
+        .chunks_exact(frame.stride())
+        .skip(y as usize)
+        .take(height as usize)
+    {
         let start = x as usize * bpp;
         data.extend_from_slice(&row[start..start + row_bytes]);
     }
@@ -29,7 +34,11 @@ pub fn orient(frame: &Frame, orientation: Orientation) -> Result<Frame, Error> {
 
 fn transform<const BPP: usize>(frame: &Frame, orientation: Orientation) -> Result<Frame, Error> {
     let (w, h) = (frame.width() as usize, frame.height() as usize);
-    let (out_w, out_h) = if orientation.swaps_dimensions() { (h, w) } else { (w, h) };
+    let (out_w, out_h) = if orientation.swaps_dimensions() {
+        (h, w)
+    } else {
+        (w, h)
+    };
     let mut out = Frame::zeroed(out_w as u32, out_h as u32, frame.layout())?;
     let dst = out.data_mut();
     for (y, row) in frame.data().chunks_exact(w * BPP).enumerate() {

@@ -25,28 +25,74 @@ pub const MAX_SIDE: u32 = 16384;
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
     /// Inside a `width`×`height` box, aspect kept, never enlarged.
-    Fit { width: u32, height: u32, #[serde(default)] filter: Filter },
+    Fit {
+        width: u32,
+        height: u32,
+        #[serde(default)]
+        filter: Filter,
+    },
     /// Covers the box exactly (enlarging if needed), centre-cropping what overflows.
-    Fill { width: u32, height: u32, #[serde(default)] filter: Filter },
+    Fill {
+        width: u32,
+        height: u32,
+        #[serde(default)]
+        filter: Filter,
+    },
     /// Exactly `width`×`height`, aspect not kept.
-    Resize { width: u32, height: u32, #[serde(default)] filter: Filter },
+    Resize {
+        width: u32,
+        height: u32,
+        #[serde(default)]
+        filter: Filter,
+    },
     /// Both sides multiplied by `factor`.
-    Scale { factor: f64, #[serde(default)] filter: Filter },
+    Scale {
+        factor: f64,
+        #[serde(default)]
+        filter: Filter,
+    },
     /// Longest side becomes exactly `size` (enlarging if needed), aspect kept.
-    Longest { size: u32, #[serde(default)] filter: Filter },
-    Crop { x: u32, y: u32, width: u32, height: u32 },
-    Rotate { degrees: u32 },
-    Flip { axis: FlipAxis },
+    Longest {
+        size: u32,
+        #[serde(default)]
+        filter: Filter,
+    },
+    Crop {
+        x: u32,
+        y: u32,
+        width: u32,
+        height: u32,
+    },
+    Rotate {
+        degrees: u32,
+    },
+    Flip {
+        axis: FlipAxis,
+    },
     Gray,
-    Brightness { value: i32 },
-    Contrast { value: i32 },
-    Saturation { value: i32 },
-    Gamma { value: f64 },
+    Brightness {
+        value: i32,
+    },
+    Contrast {
+        value: i32,
+    },
+    Saturation {
+        value: i32,
+    },
+    Gamma {
+        value: f64,
+    },
     Sepia,
     Invert,
-    Blur { sigma: f64 },
-    Sharpen { amount: f64 },
-    Pixelate { size: u32 },
+    Blur {
+        sigma: f64,
+    },
+    Sharpen {
+        amount: f64,
+    },
+    Pixelate {
+        size: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -70,7 +116,11 @@ pub mod range {
     pub const ROTATE: [u32; 3] = [90, 180, 270];
 }
 
-fn check<T: PartialOrd + std::fmt::Display>(name: &str, value: T, (low, high): (T, T)) -> Result<(), String> {
+fn check<T: PartialOrd + std::fmt::Display>(
+    name: &str,
+    value: T,
+    (low, high): (T, T),
+) -> Result<(), String> {
     if value >= low && value <= high {
         Ok(())
     } else {
@@ -82,7 +132,9 @@ impl Op {
     /// Checks every argument against its documented range.
     pub fn validate(&self) -> Result<(), String> {
         match *self {
-            Op::Fit { width, height, .. } | Op::Fill { width, height, .. } | Op::Resize { width, height, .. } => {
+            Op::Fit { width, height, .. }
+            | Op::Fill { width, height, .. }
+            | Op::Resize { width, height, .. } => {
                 check("width", width, range::SIDE)?;
                 check("height", height, range::SIDE)
             }
@@ -110,23 +162,46 @@ impl Op {
     /// so a pipeline's limits can be checked before decoding.
     pub fn output_size(&self, width: u32, height: u32) -> Result<(u32, u32), String> {
         let scaled = |factor: f64| {
-            let side = |v: u32| ((f64::from(v) * factor).round().max(1.0)).min(f64::from(u32::MAX)) as u32;
+            let side =
+                |v: u32| ((f64::from(v) * factor).round().max(1.0)).min(f64::from(u32::MAX)) as u32;
             (side(width), side(height))
         };
         Ok(match *self {
-            Op::Fit { width: w, height: h, .. } => {
+            Op::Fit {
+                width: w,
+                height: h,
+                ..
+            } => {
                 if width <= w && height <= h {
                     (width, height)
                 } else {
                     scaled((f64::from(w) / f64::from(width)).min(f64::from(h) / f64::from(height)))
                 }
             }
-            Op::Fill { width: w, height: h, .. } | Op::Resize { width: w, height: h, .. } => (w, h),
+            Op::Fill {
+                width: w,
+                height: h,
+                ..
+            }
+            | Op::Resize {
+                width: w,
+                height: h,
+                ..
+            } => (w, h),
             Op::Scale { factor, .. } => scaled(factor),
             Op::Longest { size, .. } => scaled(f64::from(size) / f64::from(width.max(height))),
-            Op::Crop { x, y, width: w, height: h } => {
-                if u64::from(x) + u64::from(w) > u64::from(width) || u64::from(y) + u64::from(h) > u64::from(height) {
-                    return Err(format!("the rectangle {w}x{h} at {x},{y} is outside the {width}x{height} image"));
+            Op::Crop {
+                x,
+                y,
+                width: w,
+                height: h,
+            } => {
+                if u64::from(x) + u64::from(w) > u64::from(width)
+                    || u64::from(y) + u64::from(h) > u64::from(height)
+                {
+                    return Err(format!(
+                        "the rectangle {w}x{h} at {x},{y} is outside the {width}x{height} image"
+                    ));
                 }
                 (w, h)
             }
@@ -140,7 +215,10 @@ impl Op {
     pub fn apply(&self, frame: Frame, (width, height): (u32, u32)) -> Result<Frame, Error> {
         let mut frame = frame;
         match *self {
-            Op::Fit { filter, .. } | Op::Scale { filter, .. } | Op::Longest { filter, .. } | Op::Resize { filter, .. } => {
+            Op::Fit { filter, .. }
+            | Op::Scale { filter, .. }
+            | Op::Longest { filter, .. }
+            | Op::Resize { filter, .. } => {
                 return resize::resize(&frame, width, height, filter, false);
             }
             Op::Fill { filter, .. } => return resize::resize(&frame, width, height, filter, true),
@@ -153,8 +231,12 @@ impl Op {
                 };
                 return geometry::orient(&frame, orientation);
             }
-            Op::Flip { axis: FlipAxis::H } => return geometry::orient(&frame, Orientation::FlipHorizontal),
-            Op::Flip { axis: FlipAxis::V } => return geometry::orient(&frame, Orientation::FlipVertical),
+            Op::Flip { axis: FlipAxis::H } => {
+                return geometry::orient(&frame, Orientation::FlipHorizontal);
+            }
+            Op::Flip { axis: FlipAxis::V } => {
+                return geometry::orient(&frame, Orientation::FlipVertical);
+            }
             Op::Gray => color::gray(&mut frame),
             Op::Brightness { value } => color::brightness(&mut frame, value),
             Op::Contrast { value } => color::contrast(&mut frame, value),
@@ -171,7 +253,14 @@ impl Op {
 
     /// Whether the step resamples, so the decoder may hand it a pre-shrunk frame.
     pub fn is_resample(&self) -> bool {
-        matches!(self, Op::Fit { .. } | Op::Fill { .. } | Op::Resize { .. } | Op::Scale { .. } | Op::Longest { .. })
+        matches!(
+            self,
+            Op::Fit { .. }
+                | Op::Fill { .. }
+                | Op::Resize { .. }
+                | Op::Scale { .. }
+                | Op::Longest { .. }
+        )
     }
 }
 
@@ -181,20 +270,59 @@ mod tests {
 
     #[test]
     fn planned_sizes() {
-        let fit = Op::Fit { width: 1280, height: 1280, filter: Filter::Lanczos3 };
+        let fit = Op::Fit {
+            width: 1280,
+            height: 1280,
+            filter: Filter::Lanczos3,
+        };
         assert_eq!(fit.output_size(4000, 3000), Ok((1280, 960)));
-        assert_eq!(fit.output_size(800, 600), Ok((800, 600)), "fit never enlarges");
-        assert_eq!(Op::Longest { size: 512, filter: Filter::Lanczos3 }.output_size(100, 50), Ok((512, 256)));
-        assert_eq!(Op::Scale { factor: 0.5, filter: Filter::Nearest }.output_size(3, 1), Ok((2, 1)));
+        assert_eq!(
+            fit.output_size(800, 600),
+            Ok((800, 600)),
+            "fit never enlarges"
+        );
+        assert_eq!(
+            Op::Longest {
+                size: 512,
+                filter: Filter::Lanczos3
+            }
+            .output_size(100, 50),
+            Ok((512, 256))
+        );
+        assert_eq!(
+            Op::Scale {
+                factor: 0.5,
+                filter: Filter::Nearest
+            }
+            .output_size(3, 1),
+            Ok((2, 1))
+        );
         assert_eq!(Op::Rotate { degrees: 90 }.output_size(3, 1), Ok((1, 3)));
-        assert!(Op::Crop { x: 5, y: 0, width: 6, height: 1 }.output_size(10, 10).is_err());
+        assert!(
+            Op::Crop {
+                x: 5,
+                y: 0,
+                width: 6,
+                height: 1
+            }
+            .output_size(10, 10)
+            .is_err()
+        );
     }
 
     #[test]
     fn validation_refuses_out_of_range() {
         assert!(Op::Brightness { value: 101 }.validate().is_err());
         assert!(Op::Rotate { degrees: 45 }.validate().is_err());
-        assert!(Op::Fit { width: 0, height: 10, filter: Filter::Nearest }.validate().is_err());
+        assert!(
+            Op::Fit {
+                width: 0,
+                height: 10,
+                filter: Filter::Nearest
+            }
+            .validate()
+            .is_err()
+        );
         assert!(Op::Blur { sigma: 0.0 }.validate().is_err());
         assert!(Op::Gamma { value: f64::NAN }.validate().is_err());
         assert!(Op::Pixelate { size: 8 }.validate().is_ok());

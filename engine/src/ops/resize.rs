@@ -21,8 +21,13 @@ pub enum Filter {
 }
 
 impl Filter {
-    pub const ALL: [Filter; 5] =
-        [Filter::Lanczos3, Filter::Mitchell, Filter::Catmull, Filter::Bilinear, Filter::Nearest];
+    pub const ALL: [Filter; 5] = [
+        Filter::Lanczos3,
+        Filter::Mitchell,
+        Filter::Catmull,
+        Filter::Bilinear,
+        Filter::Nearest,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -51,7 +56,13 @@ impl Filter {
 
 /// Resamples to exactly `width`×`height`. With `cover`, the source is centre-cropped to the
 /// target's aspect ratio first (the `fill` mode); otherwise it is stretched.
-pub fn resize(frame: &Frame, width: u32, height: u32, filter: Filter, cover: bool) -> Result<Frame, Error> {
+pub fn resize(
+    frame: &Frame,
+    width: u32,
+    height: u32,
+    filter: Filter,
+    cover: bool,
+) -> Result<Frame, Error> {
     if (width, height) == (frame.width(), frame.height()) {
         return Ok(frame.clone());
     }
@@ -67,7 +78,9 @@ pub fn resize(frame: &Frame, width: u32, height: u32, filter: Filter, cover: boo
     if cover {
         options = options.fit_into_destination(Some((0.5, 0.5)));
     }
-    Resizer::new().resize(&source, &mut target, &options).map_err(|e| internal(&e))?;
+    Resizer::new()
+        .resize(&source, &mut target, &options)
+        .map_err(|e| internal(&e))?;
     Frame::new(width, height, frame.layout(), target.into_vec())
 }
 
@@ -81,7 +94,10 @@ mod tests {
         for filter in Filter::ALL {
             let out = resize(&frame, 3, 11, filter, false).unwrap();
             assert_eq!((out.width(), out.height()), (3, 11));
-            assert!(out.data().chunks_exact(3).all(|p| p == [10, 200, 90]), "{filter:?}");
+            assert!(
+                out.data().chunks_exact(3).all(|p| p == [10, 200, 90]),
+                "{filter:?}"
+            );
         }
     }
 
@@ -97,7 +113,8 @@ mod tests {
     #[test]
     fn transparent_pixels_do_not_bleed() {
         // Opaque white next to fully transparent red: the average must not turn pink.
-        let frame = Frame::new(2, 1, Layout::Rgba8, vec![255, 255, 255, 255, 255, 0, 0, 0]).unwrap();
+        let frame =
+            Frame::new(2, 1, Layout::Rgba8, vec![255, 255, 255, 255, 255, 0, 0, 0]).unwrap();
         let out = resize(&frame, 1, 1, Filter::Bilinear, false).unwrap();
         assert_eq!(&out.data()[..3], &[255, 255, 255]);
     }

@@ -33,7 +33,11 @@ pub struct OutputSpec {
 
 impl Default for OutputSpec {
     fn default() -> Self {
-        OutputSpec { format: None, quality: DEFAULT_QUALITY, max_kilobytes: None }
+        OutputSpec {
+            format: None,
+            quality: DEFAULT_QUALITY,
+            max_kilobytes: None,
+        }
     }
 }
 
@@ -55,7 +59,11 @@ pub struct Pipeline {
 
 impl Default for Pipeline {
     fn default() -> Self {
-        Pipeline { auto_orient: true, ops: Vec::new(), output: OutputSpec::default() }
+        Pipeline {
+            auto_orient: true,
+            ops: Vec::new(),
+            output: OutputSpec::default(),
+        }
     }
 }
 
@@ -79,7 +87,8 @@ impl std::str::FromStr for Pipeline {
             if trimmed.is_empty() {
                 continue;
             }
-            let step = step::parse(&trimmed).map_err(|reason| PipelineError::new(index + 1, raw.trim(), reason))?;
+            let step = step::parse(&trimmed)
+                .map_err(|reason| PipelineError::new(index + 1, raw.trim(), reason))?;
             pipeline.add(step, index + 1, raw.trim())?;
         }
         Ok(pipeline)
@@ -101,8 +110,9 @@ impl Pipeline {
             Step::MaxKilobytes(kb) => self.output.max_kilobytes = Some(kb),
             Step::Preset(expansion) => {
                 for part in expansion.split('|') {
-                    let inner = step::parse(part)
-                        .map_err(|reason| PipelineError::new(index, text, format!("preset step `{part}`: {reason}")))?;
+                    let inner = step::parse(part).map_err(|reason| {
+                        PipelineError::new(index, text, format!("preset step `{part}`: {reason}"))
+                    })?;
                     self.add(inner, index, text)?;
                 }
             }
@@ -135,17 +145,23 @@ impl Pipeline {
     /// ones are checked here and again by the engine).
     pub fn validate(&self) -> Result<(), PipelineError> {
         for (index, op) in self.ops.iter().enumerate() {
-            op.validate().map_err(|reason| PipelineError::new(index + 1, step::format_op(op), reason))?;
+            op.validate()
+                .map_err(|reason| PipelineError::new(index + 1, step::format_op(op), reason))?;
         }
         let output_error = |reason: String| PipelineError::new(0, "output", reason);
         let (low, high) = step::QUALITY;
         if !(low..=high).contains(&u32::from(self.output.quality)) {
-            return Err(output_error(format!("quality {} is out of range {low}..={high}", self.output.quality)));
+            return Err(output_error(format!(
+                "quality {} is out of range {low}..={high}",
+                self.output.quality
+            )));
         }
         if let Some(kb) = self.output.max_kilobytes {
             let (low, high) = step::MAX_KILOBYTES;
             if !(low..=high).contains(&kb) {
-                return Err(output_error(format!("maxkb {kb} is out of range {low}..={high}")));
+                return Err(output_error(format!(
+                    "maxkb {kb} is out of range {low}..={high}"
+                )));
             }
         }
         Ok(())
@@ -154,7 +170,11 @@ impl Pipeline {
     /// Works out every intermediate size from the header and checks it against the limits.
     pub(crate) fn plan(&self, info: &ImageInfo, limits: &Limits) -> Result<Plan, Error> {
         self.validate()?;
-        let start = if self.auto_orient { info.oriented_dimensions() } else { (info.width, info.height) };
+        let start = if self.auto_orient {
+            info.oriented_dimensions()
+        } else {
+            (info.width, info.height)
+        };
         let mut sizes = Vec::with_capacity(self.ops.len());
         let mut size = start;
         for (index, op) in self.ops.iter().enumerate() {
@@ -168,11 +188,18 @@ impl Pipeline {
             (Some(op), Some(&target)) if op.is_resample() => {
                 let needed = source_needed(op, start, target);
                 let swapped = self.auto_orient && info.orientation.swaps_dimensions();
-                Some(if swapped { (needed.1, needed.0) } else { needed })
+                Some(if swapped {
+                    (needed.1, needed.0)
+                } else {
+                    needed
+                })
             }
             _ => None,
         };
-        Ok(Plan { sizes, decode_min_size })
+        Ok(Plan {
+            sizes,
+            decode_min_size,
+        })
     }
 }
 
@@ -182,7 +209,10 @@ fn source_needed(op: &Op, (width, height): (u32, u32), (tw, th): (u32, u32)) -> 
     match op {
         Op::Fill { .. } => {
             let scale = (f64::from(tw) / f64::from(width)).max(f64::from(th) / f64::from(height));
-            ((f64::from(width) * scale).ceil() as u32, (f64::from(height) * scale).ceil() as u32)
+            (
+                (f64::from(width) * scale).ceil() as u32,
+                (f64::from(height) * scale).ceil() as u32,
+            )
         }
         _ => (tw, th),
     }
@@ -206,13 +236,26 @@ mod tests {
     #[test]
     fn same_meaning_same_text() {
         assert_eq!(canonical("fit:800"), "fit:800x800|auto");
-        assert_eq!(canonical(" ORIENT | fit:800x800:lanczos3 |"), "fit:800x800|auto");
+        assert_eq!(
+            canonical(" ORIENT | fit:800x800:lanczos3 |"),
+            "fit:800x800|auto"
+        );
         assert_eq!(canonical("sharpen:0.50|jpeg"), "sharpen:0.5|jpeg:85");
         assert_eq!(canonical("jpeg:70|png"), "png");
-        assert_eq!(canonical("noorient|scale:0.5:nearest"), "noorient|scale:0.5:nearest|auto");
+        assert_eq!(
+            canonical("noorient|scale:0.5:nearest"),
+            "noorient|scale:0.5:nearest|auto"
+        );
         assert_eq!(canonical(""), "auto");
-        for text in ["fill:10x20:mitchell|gray|blur:1.5|auto:70|maxkb:100", "crop:1,2,3,4|rotate:270|flip:v"] {
-            assert_eq!(canonical(&canonical(text)), canonical(text), "canonical text parses to itself");
+        for text in [
+            "fill:10x20:mitchell|gray|blur:1.5|auto:70|maxkb:100",
+            "crop:1,2,3,4|rotate:270|flip:v",
+        ] {
+            assert_eq!(
+                canonical(&canonical(text)),
+                canonical(text),
+                "canonical text parses to itself"
+            );
         }
     }
 
@@ -226,7 +269,9 @@ mod tests {
 
     #[test]
     fn errors_point_at_the_step() {
-        let error = "fit:100|brightness:200|gray".parse::<Pipeline>().unwrap_err();
+        let error = "fit:100|brightness:200|gray"
+            .parse::<Pipeline>()
+            .unwrap_err();
         assert_eq!((error.step, error.text.as_str()), (2, "brightness:200"));
         assert!(error.reason.contains("-100..=100"), "{error}");
         let cases = [
@@ -252,8 +297,16 @@ mod tests {
         let json = serde_json::to_string(&pipeline).unwrap();
         let back: Pipeline = serde_json::from_str(&json).unwrap();
         assert_eq!(back, pipeline);
-        let loose: Pipeline = serde_json::from_str(r#"{"ops":[{"op":"fit","width":10,"height":10}]}"#).unwrap();
-        assert_eq!(loose.ops, vec![Op::Fit { width: 10, height: 10, filter: Filter::Lanczos3 }]);
+        let loose: Pipeline =
+            serde_json::from_str(r#"{"ops":[{"op":"fit","width":10,"height":10}]}"#).unwrap();
+        assert_eq!(
+            loose.ops,
+            vec![Op::Fit {
+                width: 10,
+                height: 10,
+                filter: Filter::Lanczos3
+            }]
+        );
         let bad: Pipeline = serde_json::from_str(r#"{"ops":[{"op":"blur","sigma":-1}]}"#).unwrap();
         assert!(bad.validate().is_err());
     }
@@ -274,19 +327,35 @@ mod tests {
     fn plans_sizes_limits_and_decoder_shrink() {
         let limits = Limits::default();
         let pipeline: Pipeline = "fit:1000|rotate:90|crop:0,0,100,200".parse().unwrap();
-        let plan = pipeline.plan(&info(4000, 2000, crate::Orientation::Rotate90), &limits).unwrap();
+        let plan = pipeline
+            .plan(&info(4000, 2000, crate::Orientation::Rotate90), &limits)
+            .unwrap();
         assert_eq!(plan.sizes, vec![(500, 1000), (1000, 500), (100, 200)]);
-        assert_eq!(plan.decode_min_size, Some((1000, 500)), "stored orientation is landscape");
+        assert_eq!(
+            plan.decode_min_size,
+            Some((1000, 500)),
+            "stored orientation is landscape"
+        );
 
         let crop_first: Pipeline = "crop:0,0,10,10|fit:5".parse().unwrap();
-        assert_eq!(crop_first.plan(&info(40, 20, crate::Orientation::Normal), &limits).unwrap().decode_min_size, None);
+        assert_eq!(
+            crop_first
+                .plan(&info(40, 20, crate::Orientation::Normal), &limits)
+                .unwrap()
+                .decode_min_size,
+            None
+        );
 
         let huge: Pipeline = "scale:10".parse().unwrap();
-        let error = huge.plan(&info(4000, 3000, crate::Orientation::Normal), &limits).unwrap_err();
+        let error = huge
+            .plan(&info(4000, 3000, crate::Orientation::Normal), &limits)
+            .unwrap_err();
         assert_eq!(error.kind(), crate::ErrorKind::Limits);
 
         let outside: Pipeline = "crop:0,0,50,50".parse().unwrap();
-        let error = outside.plan(&info(40, 20, crate::Orientation::Normal), &limits).unwrap_err();
+        let error = outside
+            .plan(&info(40, 20, crate::Orientation::Normal), &limits)
+            .unwrap_err();
         assert_eq!(error.kind(), crate::ErrorKind::Pipeline);
     }
 }

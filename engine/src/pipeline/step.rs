@@ -1,15 +1,18 @@
 //! The text form of one step: parsing `name[:args]` and printing the canonical form.
 
 use crate::format::OutputFormat;
-use crate::ops::{FlipAxis, Op};
 use crate::ops::Filter;
+use crate::ops::{FlipAxis, Op};
 
 /// What a piece of pipeline text stands for.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Step {
     Op(Op),
     Orient(bool),
-    Format { format: Option<OutputFormat>, quality: Option<u8> },
+    Format {
+        format: Option<OutputFormat>,
+        quality: Option<u8>,
+    },
     MaxKilobytes(u32),
     Preset(&'static str),
 }
@@ -34,27 +37,52 @@ pub(super) fn parse(text: &str) -> Result<Step, String> {
             let (size, filter) = split_filter(need()?)?;
             let (width, height) = parse_box(size)?;
             Step::Op(match name {
-                "fit" => Op::Fit { width, height, filter },
-                "fill" => Op::Fill { width, height, filter },
-                _ => Op::Resize { width, height, filter },
+                "fit" => Op::Fit {
+                    width,
+                    height,
+                    filter,
+                },
+                "fill" => Op::Fill {
+                    width,
+                    height,
+                    filter,
+                },
+                _ => Op::Resize {
+                    width,
+                    height,
+                    filter,
+                },
             })
         }
         "scale" => {
             let (factor, filter) = split_filter(need()?)?;
-            Step::Op(Op::Scale { factor: number(factor)?, filter })
+            Step::Op(Op::Scale {
+                factor: number(factor)?,
+                filter,
+            })
         }
         "longest" => {
             let (size, filter) = split_filter(need()?)?;
-            Step::Op(Op::Longest { size: number(size)?, filter })
+            Step::Op(Op::Longest {
+                size: number(size)?,
+                filter,
+            })
         }
         "crop" => {
             let parts: Vec<&str> = need()?.split(',').collect();
             let [x, y, width, height] = parts[..] else {
                 return Err("crop needs X,Y,W,H, e.g. crop:10,20,300,200".into());
             };
-            Step::Op(Op::Crop { x: number(x)?, y: number(y)?, width: number(width)?, height: number(height)? })
+            Step::Op(Op::Crop {
+                x: number(x)?,
+                y: number(y)?,
+                width: number(width)?,
+                height: number(height)?,
+            })
         }
-        "rotate" => Step::Op(Op::Rotate { degrees: number(need()?)? }),
+        "rotate" => Step::Op(Op::Rotate {
+            degrees: number(need()?)?,
+        }),
         "flip" => Step::Op(Op::Flip {
             axis: match need()? {
                 "h" => FlipAxis::H,
@@ -65,21 +93,41 @@ pub(super) fn parse(text: &str) -> Result<Step, String> {
         "gray" | "grey" | "grayscale" => no_args(Step::Op(Op::Gray))?,
         "sepia" => no_args(Step::Op(Op::Sepia))?,
         "invert" => no_args(Step::Op(Op::Invert))?,
-        "brightness" => Step::Op(Op::Brightness { value: number(need()?)? }),
-        "contrast" => Step::Op(Op::Contrast { value: number(need()?)? }),
-        "saturation" => Step::Op(Op::Saturation { value: number(need()?)? }),
-        "gamma" => Step::Op(Op::Gamma { value: number(need()?)? }),
-        "blur" => Step::Op(Op::Blur { sigma: number(need()?)? }),
-        "sharpen" => Step::Op(Op::Sharpen { amount: number(need()?)? }),
-        "pixelate" => Step::Op(Op::Pixelate { size: number(need()?)? }),
+        "brightness" => Step::Op(Op::Brightness {
+            value: number(need()?)?,
+        }),
+        "contrast" => Step::Op(Op::Contrast {
+            value: number(need()?)?,
+        }),
+        "saturation" => Step::Op(Op::Saturation {
+            value: number(need()?)?,
+        }),
+        "gamma" => Step::Op(Op::Gamma {
+            value: number(need()?)?,
+        }),
+        "blur" => Step::Op(Op::Blur {
+            sigma: number(need()?)?,
+        }),
+        "sharpen" => Step::Op(Op::Sharpen {
+            amount: number(need()?)?,
+        }),
+        "pixelate" => Step::Op(Op::Pixelate {
+            size: number(need()?)?,
+        }),
         "orient" => no_args(Step::Orient(true))?,
         "noorient" => no_args(Step::Orient(false))?,
         "jpeg" | "jpg" | "auto" => Step::Format {
             format: (name != "auto").then_some(OutputFormat::Jpeg),
-            quality: args.map(|q| quality(q)).transpose()?,
+            quality: args.map(quality).transpose()?,
         },
-        "png" => no_args(Step::Format { format: Some(OutputFormat::Png), quality: None })?,
-        "webp" => no_args(Step::Format { format: Some(OutputFormat::Webp), quality: None })?,
+        "png" => no_args(Step::Format {
+            format: Some(OutputFormat::Png),
+            quality: None,
+        })?,
+        "webp" => no_args(Step::Format {
+            format: Some(OutputFormat::Webp),
+            quality: None,
+        })?,
         "maxkb" => {
             let kb: u32 = number(need()?)?;
             in_range("maxkb", kb, MAX_KILOBYTES)?;
@@ -138,7 +186,9 @@ fn parse_box(text: &str) -> Result<(u32, u32), String> {
 }
 
 fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
-    text.trim().parse().map_err(|_| format!("`{text}` is not a valid number here"))
+    text.trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a valid number here"))
 }
 
 fn in_range(name: &str, value: u32, (low, high): (u32, u32)) -> Result<(), String> {
@@ -157,14 +207,37 @@ fn quality(text: &str) -> Result<u8, String> {
 
 /// The canonical text of an operation: shortest numbers, default filter omitted.
 pub(super) fn format_op(op: &Op) -> String {
-    let filter = |f: &Filter| if *f == Filter::default() { String::new() } else { format!(":{}", f.name()) };
+    let filter = |f: &Filter| {
+        if *f == Filter::default() {
+            String::new()
+        } else {
+            format!(":{}", f.name())
+        }
+    };
     match op {
-        Op::Fit { width, height, filter: f } => format!("fit:{width}x{height}{}", filter(f)),
-        Op::Fill { width, height, filter: f } => format!("fill:{width}x{height}{}", filter(f)),
-        Op::Resize { width, height, filter: f } => format!("resize:{width}x{height}{}", filter(f)),
+        Op::Fit {
+            width,
+            height,
+            filter: f,
+        } => format!("fit:{width}x{height}{}", filter(f)),
+        Op::Fill {
+            width,
+            height,
+            filter: f,
+        } => format!("fill:{width}x{height}{}", filter(f)),
+        Op::Resize {
+            width,
+            height,
+            filter: f,
+        } => format!("resize:{width}x{height}{}", filter(f)),
         Op::Scale { factor, filter: f } => format!("scale:{factor}{}", filter(f)),
         Op::Longest { size, filter: f } => format!("longest:{size}{}", filter(f)),
-        Op::Crop { x, y, width, height } => format!("crop:{x},{y},{width},{height}"),
+        Op::Crop {
+            x,
+            y,
+            width,
+            height,
+        } => format!("crop:{x},{y},{width},{height}"),
         Op::Rotate { degrees } => format!("rotate:{degrees}"),
         Op::Flip { axis: FlipAxis::H } => "flip:h".into(),
         Op::Flip { axis: FlipAxis::V } => "flip:v".into(),
@@ -183,27 +256,57 @@ pub(super) fn format_op(op: &Op) -> String {
 
 /// One line per step for `prism ops` and the bot's help: syntax, range, meaning.
 pub const OPERATIONS: &[(&str, &str)] = &[
-    ("fit:WxH[:FILTER]", "fit inside the box, keep aspect, never enlarge (fit:N = NxN); W,H 1..=16384"),
-    ("fill:WxH[:FILTER]", "cover the box exactly, centre-crop the overflow (enlarges if needed)"),
+    (
+        "fit:WxH[:FILTER]",
+        "fit inside the box, keep aspect, never enlarge (fit:N = NxN); W,H 1..=16384",
+    ),
+    (
+        "fill:WxH[:FILTER]",
+        "cover the box exactly, centre-crop the overflow (enlarges if needed)",
+    ),
     ("resize:WxH[:FILTER]", "exactly WxH, aspect not kept"),
     ("scale:F[:FILTER]", "multiply both sides by F; 0.01..=10"),
-    ("longest:N[:FILTER]", "longest side becomes exactly N, aspect kept; 1..=16384"),
-    ("crop:X,Y,W,H", "cut out W x H at X,Y (must lie inside the image)"),
+    (
+        "longest:N[:FILTER]",
+        "longest side becomes exactly N, aspect kept; 1..=16384",
+    ),
+    (
+        "crop:X,Y,W,H",
+        "cut out W x H at X,Y (must lie inside the image)",
+    ),
     ("rotate:D", "turn clockwise by 90, 180 or 270 degrees"),
     ("flip:h|v", "mirror left-right (h) or top-bottom (v)"),
-    ("orient / noorient", "EXIF auto-orientation, applied first; on by default"),
+    (
+        "orient / noorient",
+        "EXIF auto-orientation, applied first; on by default",
+    ),
     ("gray", "grayscale (Rec. 601 luma)"),
     ("brightness:V", "add V% of full scale; -100..=100"),
-    ("contrast:V", "scale distance from mid-grey by ((100+V)/100)^2; -100..=100"),
-    ("saturation:V", "scale colourfulness by (100+V)/100; -100..=100"),
+    (
+        "contrast:V",
+        "scale distance from mid-grey by ((100+V)/100)^2; -100..=100",
+    ),
+    (
+        "saturation:V",
+        "scale colourfulness by (100+V)/100; -100..=100",
+    ),
     ("gamma:G", "out = in^(1/G); 0.1..=10 (above 1 brightens)"),
     ("sepia", "sepia tone"),
     ("invert", "negative"),
     ("blur:SIGMA", "Gaussian blur; 0.1..=50"),
     ("sharpen:AMOUNT", "unsharp mask (sigma 1); 0.1..=10"),
-    ("pixelate:N", "N x N blocks of their average colour; 2..=1024"),
-    ("jpeg[:Q] | png | webp | auto[:Q]", "output format (auto: JPEG if opaque, else PNG); Q 1..=100, default 85; the last one wins"),
-    ("maxkb:N", "output at most N KiB (lossless formats reduce colour precision to fit); 1..=51200"),
+    (
+        "pixelate:N",
+        "N x N blocks of their average colour; 2..=1024",
+    ),
+    (
+        "jpeg[:Q] | png | webp | auto[:Q]",
+        "output format (auto: JPEG if opaque, else PNG); Q 1..=100, default 85; the last one wins",
+    ),
+    (
+        "maxkb:N",
+        "output at most N KiB (lossless formats reduce colour precision to fit); 1..=51200",
+    ),
 ];
 
 /// Filters accepted after a resampling step's size.

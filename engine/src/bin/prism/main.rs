@@ -12,7 +12,11 @@ use prism_engine::pipeline::{FILTERS, OPERATIONS, PRESETS};
 use prism_engine::{Engine, EngineConfig, Limits};
 
 #[derive(Parser)]
-#[command(name = "prism", version, about = "Prism image engine: resize, crop, rotate, filter, compress")]
+#[command(
+    name = "prism",
+    version,
+    about = "Prism image engine: resize, crop, rotate, filter, compress"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,7 +60,11 @@ fn main() -> ExitCode {
 
 fn info(files: &[PathBuf], json: bool) -> anyhow::Result<bool> {
     // Probing reads headers only, so no input-size limit is needed to describe a file.
-    let limits = Limits { max_input_bytes: usize::MAX, max_pixels: u64::MAX, ..Limits::default() };
+    let limits = Limits {
+        max_input_bytes: usize::MAX,
+        max_pixels: u64::MAX,
+        ..Limits::default()
+    };
     let engine = Engine::new(EngineConfig { limits });
     let mut all_ok = true;
     let mut entries = Vec::new();

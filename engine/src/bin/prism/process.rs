@@ -38,7 +38,8 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<bool> {
     let pipeline: Pipeline = args.pipeline.parse().context("--pipeline")?;
     let files = inputs::expand(&args.inputs)?;
     let stems = inputs::unique_stems(&files);
-    std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
     let engine = Engine::new(EngineConfig::default());
     let progress = Progress::new(files.len());
     let mut summary = Summary::default();
@@ -57,7 +58,11 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<bool> {
                     let Some(file) = files.get(index) else { break };
                     let began = Instant::now();
                     let result = process_one(engine, pipeline, file, &stems[index], outdir);
-                    let finished = Finished { index, result, latency: began.elapsed() };
+                    let finished = Finished {
+                        index,
+                        result,
+                        latency: began.elapsed(),
+                    };
                     if sender.send(finished).is_err() {
                         break;
                     }
@@ -70,7 +75,8 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<bool> {
             match finished.result {
                 Ok((output, written)) => {
                     summary.succeeded += 1;
-                    summary.megapixels += f64::from(output.input.width) * f64::from(output.input.height) / 1e6;
+                    summary.megapixels +=
+                        f64::from(output.input.width) * f64::from(output.input.height) / 1e6;
                     summary.latencies.push(finished.latency);
                     let line = format!(
                         "ok {file} -> {} {}x{} {} bytes in {:.1} ms",
@@ -102,7 +108,9 @@ fn process_one(
     outdir: &std::path::Path,
 ) -> Result<(Output, PathBuf), String> {
     let bytes = std::fs::read(file).map_err(|e| format!("reading: {e}"))?;
-    let output = engine.process(&bytes, pipeline).map_err(|e| e.to_string())?;
+    let output = engine
+        .process(&bytes, pipeline)
+        .map_err(|e| e.to_string())?;
     let path = outdir.join(format!("{stem}.{}", output.format.extension()));
     std::fs::write(&path, &output.bytes).map_err(|e| format!("writing {}: {e}", path.display()))?;
     Ok((output, path))
