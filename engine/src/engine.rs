@@ -107,12 +107,12 @@ impl Engine {
         let plan = pipeline.plan(&info, &self.config.limits)?;
         lap(&mut timings.probe);
 
-        let decoded = codec::decode(bytes, &info, plan.decode_min_size)?;
+        let decoded = codec::decode(bytes, &info)?;
         lap(&mut timings.decode);
 
         let mut frame = decoded.frame;
         if pipeline.auto_orient {
-            frame = geometry::orient(&frame, info.orientation)?;
+            frame = geometry::orient(frame, info.orientation)?;
         }
         for (op, &size) in pipeline.ops.iter().zip(&plan.sizes) {
             frame = op.apply(frame, size)?;

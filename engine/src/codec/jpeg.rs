@@ -92,11 +92,7 @@ pub(super) fn probe(bytes: &[u8]) -> Result<ImageInfo, Error> {
 }
 
 /// Decodes to RGB (grayscale, CMYK and Adobe YCCK are converted by zune-jpeg).
-pub(super) fn decode(
-    bytes: &[u8],
-    info: &ImageInfo,
-    _min_size: Option<(u32, u32)>,
-) -> Result<Decoded, Error> {
+pub(super) fn decode(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
     let options = DecoderOptions::default()
         .set_max_width(usize::from(u16::MAX))
         .set_max_height(usize::from(u16::MAX))
@@ -106,7 +102,10 @@ pub(super) fn decode(
         .decode()
         .map_err(|e| Error::malformed(ImageFormat::Jpeg, format!("{e:?}")))?;
     let icc_profile = decoder.icc_profile();
-    let frame = Frame::new(info.width, info.height, Layout::Rgb8, pixels)?;
+    let (width, height) = decoder
+        .dimensions()
+        .unwrap_or((info.width as usize, info.height as usize));
+    let frame = Frame::new(width as u32, height as u32, Layout::Rgb8, pixels)?;
     Ok(Decoded { frame, icc_profile })
 }
 

@@ -72,15 +72,10 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<ImageInfo, Error> {
     Ok(info)
 }
 
-/// Decodes a probed image. `min_size` lets a decoder that can scale while decoding (JPEG)
-/// return a smaller frame, as long as it is at least `min_size` in both stored dimensions.
-pub(crate) fn decode(
-    bytes: &[u8],
-    info: &ImageInfo,
-    min_size: Option<(u32, u32)>,
-) -> Result<Decoded, Error> {
+/// Decodes a probed image to RGB or RGBA (an alpha channel opaque everywhere is dropped).
+pub(crate) fn decode(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
     let decoded = match info.format {
-        ImageFormat::Jpeg => jpeg::decode(bytes, info, min_size)?,
+        ImageFormat::Jpeg => jpeg::decode(bytes, info)?,
         ImageFormat::Png => png::decode(bytes, info)?,
         ImageFormat::Webp => webp::decode(bytes, info)?,
         ImageFormat::Gif => gif::decode(bytes, info)?,

@@ -21,14 +21,13 @@ pub fn crop(frame: &Frame, x: u32, y: u32, width: u32, height: u32) -> Result<Fr
     Frame::new(width, height, frame.layout(), data)
 }
 
-/// Applies an orientation transform (also used for `rotate` and `flip`).
-pub fn orient(frame: &Frame, orientation: Orientation) -> Result<Frame, Error> {
-    if orientation == Orientation::Normal {
-        return Ok(frame.clone());
-    }
-    match frame.layout() {
-        Layout::Rgb8 => transform::<3>(frame, orientation),
-        Layout::Rgba8 => transform::<4>(frame, orientation),
+/// Applies an orientation transform (also used for `rotate` and `flip`); `Normal` hands
+/// the frame back untouched, without a copy.
+pub fn orient(frame: Frame, orientation: Orientation) -> Result<Frame, Error> {
+    match (orientation, frame.layout()) {
+        (Orientation::Normal, _) => Ok(frame),
+        (_, Layout::Rgb8) => transform::<3>(&frame, orientation),
+        (_, Layout::Rgba8) => transform::<4>(&frame, orientation),
     }
 }
 
@@ -89,7 +88,7 @@ mod tests {
             (Orientation::Rotate270, (2, 3), vec![3, 6, 2, 5, 1, 4]),
         ];
         for (orientation, dims, expected) in cases {
-            let out = orient(&numbered(), orientation).unwrap();
+            let out = orient(numbered(), orientation).unwrap();
             assert_eq!((out.width(), out.height()), dims, "{orientation:?}");
             assert_eq!(values(&out), expected, "{orientation:?}");
         }
@@ -104,7 +103,7 @@ mod tests {
     #[test]
     fn rgba_pixels_move_whole() {
         let frame = Frame::new(2, 1, Layout::Rgba8, vec![1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
-        let out = orient(&frame, Orientation::Rotate90).unwrap();
+        let out = orient(frame, Orientation::Rotate90).unwrap();
         assert_eq!(out.data(), &[1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!((out.width(), out.height()), (1, 2));
     }

@@ -210,8 +210,7 @@ impl Op {
         })
     }
 
-    /// Runs the step on the CPU, producing `target` (the size [`Op::output_size`] planned;
-    /// resampling steps use it even when the decoder already shrank the frame).
+    /// Runs the step on the CPU, producing the size [`Op::output_size`] planned.
     pub fn apply(&self, frame: Frame, (width, height): (u32, u32)) -> Result<Frame, Error> {
         let mut frame = frame;
         match *self {
@@ -229,13 +228,13 @@ impl Op {
                     180 => Orientation::Rotate180,
                     _ => Orientation::Rotate270,
                 };
-                return geometry::orient(&frame, orientation);
+                return geometry::orient(frame, orientation);
             }
             Op::Flip { axis: FlipAxis::H } => {
-                return geometry::orient(&frame, Orientation::FlipHorizontal);
+                return geometry::orient(frame, Orientation::FlipHorizontal);
             }
             Op::Flip { axis: FlipAxis::V } => {
-                return geometry::orient(&frame, Orientation::FlipVertical);
+                return geometry::orient(frame, Orientation::FlipVertical);
             }
             Op::Gray => color::gray(&mut frame),
             Op::Brightness { value } => color::brightness(&mut frame, value),
@@ -249,18 +248,6 @@ impl Op {
             Op::Pixelate { size } => pixelate::pixelate(&mut frame, size),
         }
         Ok(frame)
-    }
-
-    /// Whether the step resamples, so the decoder may hand it a pre-shrunk frame.
-    pub fn is_resample(&self) -> bool {
-        matches!(
-            self,
-            Op::Fit { .. }
-                | Op::Fill { .. }
-                | Op::Resize { .. }
-                | Op::Scale { .. }
-                | Op::Longest { .. }
-        )
     }
 }
 

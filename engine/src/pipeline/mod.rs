@@ -72,9 +72,6 @@ impl Default for Pipeline {
 pub(crate) struct Plan {
     /// Output size of each op, in order.
     pub sizes: Vec<(u32, u32)>,
-    /// Smallest stored-orientation size the decoder may shrink to (only when the first op
-    /// resamples).
-    pub decode_min_size: Option<(u32, u32)>,
 }
 
 impl std::str::FromStr for Pipeline {
@@ -184,37 +181,7 @@ impl Pipeline {
             limits.check_output_pixels(size.0, size.1)?;
             sizes.push(size);
         }
-        let decode_min_size = match (self.ops.first(), sizes.first()) {
-            (Some(op), Some(&target)) if op.is_resample() => {
-                let needed = source_needed(op, start, target);
-                let swapped = self.auto_orient && info.orientation.swaps_dimensions();
-                Some(if swapped {
-                    (needed.1, needed.0)
-                } else {
-                    needed
-                })
-            }
-            _ => None,
-        };
-        Ok(Plan {
-            sizes,
-            decode_min_size,
-        })
-    }
-}
-
-/// How large the source must be for a resampling step to reach `target` without
-/// enlarging: `fill` scales the whole image before cropping, so it needs more.
-fn source_needed(op: &Op, (width, height): (u32, u32), (tw, th): (u32, u32)) -> (u32, u32) {
-    match op {
-        Op::Fill { .. } => {
-            let scale = (f64::from(tw) / f64::from(width)).max(f64::from(th) / f64::from(height));
-            (
-                (f64::from(width) * scale).ceil() as u32,
-                (f64::from(height) * scale).ceil() as u32,
-            )
-        }
-        _ => (tw, th),
+        Ok(Plan { sizes })
     }
 }
 
@@ -331,20 +298,6 @@ mod tests {
             .plan(&info(4000, 2000, crate::Orientation::Rotate90), &limits)
             .unwrap();
         assert_eq!(plan.sizes, vec![(500, 1000), (1000, 500), (100, 200)]);
-        assert_eq!(
-            plan.decode_min_size,
-            Some((1000, 500)),
-            "stored orientation is landscape"
-        );
-
-        let crop_first: Pipeline = "crop:0,0,10,10|fit:5".parse().unwrap();
-        assert_eq!(
-            crop_first
-                .plan(&info(40, 20, crate::Orientation::Normal), &limits)
-                .unwrap()
-                .decode_min_size,
-            None
-        );
 
         let huge: Pipeline = "scale:10".parse().unwrap();
         let error = huge
