@@ -82,16 +82,25 @@ impl Engine {
     /// Runs `pipeline` on `bytes`. Never panics: a panic inside a codec or an op comes back
     /// as [`Error::Internal`].
     pub fn process(&self, bytes: &[u8], pipeline: &Pipeline) -> Result<Output, Error> {
-        catch_unwind(AssertUnwindSafe(|| self.run(bytes, pipeline))).unwrap_or_else(|panic| {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(Error::Internal(format!(
-                "panic while processing: {message}"
-            )))
+        guarded(|| self.run(bytes, pipeline))
+    }
+
+    /// The decode stage alone (header probed and limits checked first): pixels in stored
+    /// orientation, for embedders that run their own operations, and for benchmarks.
+    pub fn decode(&self, bytes: &[u8]) -> Result<(ImageInfo, Frame), Error> {
+        guarded(|| {
+            let info = self.probe(bytes)?;
+            Ok((info.clone(), codec::decode(bytes, &info)?.frame))
         })
+    }
+
+    /// The encode stage alone (no colour profile is attached).
+    pub fn encode(
+        &self,
+        frame: Frame,
+        output: &OutputSpec,
+    ) -> Result<(OutputFormat, Vec<u8>), Error> {
+        guarded(|| encode(frame, output, None))
     }
 
     fn run(&self, bytes: &[u8], pipeline: &Pipeline) -> Result<Output, Error> {
@@ -133,6 +142,20 @@ impl Engine {
             timings,
         })
     }
+}
+
+/// Turns a panic inside `work` into [`Error::Internal`], so no input can take a caller down.
+fn guarded<T>(work: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(Error::Internal(format!(
+            "panic while processing: {message}"
+        )))
+    })
 }
 
 /// JPEG qualities tried, in order, when a JPEG must fit `maxkb`.

@@ -36,6 +36,7 @@ pub use codec::ImageInfo;
 pub use engine::{Engine, EngineConfig, Output, Timings};
 pub use error::{Error, ErrorKind, PipelineError};
 pub use format::{ImageFormat, OutputFormat};
+pub use frame::{Frame, Layout};
 pub use limits::Limits;
 pub use ops::{Filter, Op};
 pub use orientation::Orientation;

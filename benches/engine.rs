@@ -1,0 +1,132 @@
+//! Criterion benchmarks of each stage on a 12 MP photograph and a 1280 px one:
+//! decode, every operation, encode in each format, and the whole default pipeline.
+//!
+//!   cargo bench --bench engine            (all)
+//!   cargo bench --bench engine -- ops/    (a subset)
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use prism_engine::{Engine, EngineConfig, Frame, Op, OutputFormat, OutputSpec, Pipeline};
+
+const PHOTOS: [(&str, &str); 2] = [
+    ("12mp", "dragonfly-12mp.jpg"),
+    ("1280", "dragonfly-1280.jpg"),
+];
+
+/// Operations measured, as pipeline text (the resize targets are a quarter of each side).
+const OPS: [&str; 17] = [
+    "fit:1056x1056",
+    "fill:800x800",
+    "resize:1000x700",
+    "scale:0.25",
+    "crop:100,100,1000,700",
+    "rotate:90",
+    "flip:h",
+    "gray",
+    "brightness:20",
+    "contrast:20",
+    "saturation:30",
+    "gamma:1.8",
+    "sepia",
+    "invert",
+    "blur:2",
+    "sharpen:1",
+    "pixelate:8",
+];
+
+fn photo(file: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/photos")
+            .join(file),
+    )
+    .expect("photo fixture")
+}
+
+fn op(text: &str) -> Op {
+    let pipeline: Pipeline = text.parse().expect("valid op");
+    pipeline.ops.into_iter().next().expect("one op")
+}
+
+fn megapixels(frame: &Frame) -> Throughput {
+    Throughput::Elements(u64::from(frame.width()) * u64::from(frame.height()))
+}
+
+fn benches(c: &mut Criterion) {
+    let engine = Engine::new(EngineConfig::default());
+    for (label, file) in PHOTOS {
+        let bytes = photo(file);
+        let (_, frame) = engine.decode(&bytes).expect("decodes");
+
+        let mut group = c.benchmark_group("decode");
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(3))
+            .throughput(megapixels(&frame));
+        group.bench_function(label, |b| b.iter(|| engine.decode(black_box(&bytes))));
+        group.finish();
+
+        let mut group = c.benchmark_group("ops");
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(2))
+            .throughput(megapixels(&frame));
+        for text in OPS {
+            let op = op(text);
+            let size = op
+                .output_size(frame.width(), frame.height())
+                .expect("fits the photo");
+            group.bench_with_input(BenchmarkId::new(text, label), &frame, |b, frame| {
+                b.iter_batched(
+                    || frame.clone(),
+                    |f| op.apply(f, size),
+                    criterion::BatchSize::LargeInput,
+                )
+            });
+        }
+        group.finish();
+
+        let mut group = c.benchmark_group("encode");
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(3))
+            .throughput(megapixels(&frame));
+        for format in [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp] {
+            let spec = OutputSpec {
+                format: Some(format),
+                ..OutputSpec::default()
+            };
+            group.bench_with_input(
+                BenchmarkId::new(format.to_string(), label),
+                &frame,
+                |b, frame| {
+                    b.iter_batched(
+                        || frame.clone(),
+                        |f| engine.encode(f, &spec),
+                        criterion::BatchSize::LargeInput,
+                    )
+                },
+            );
+        }
+        group.finish();
+
+        let mut group = c.benchmark_group("pipeline");
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(3))
+            .throughput(megapixels(&frame));
+        for text in ["fit:1280x1280|jpeg:85", "fit:320x320|jpeg:85"] {
+            let pipeline: Pipeline = text.parse().expect("valid pipeline");
+            group.bench_with_input(BenchmarkId::new(text, label), &bytes, |b, bytes| {
+                b.iter(|| engine.process(black_box(bytes), &pipeline))
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(engine_benches, benches);
+criterion_main!(engine_benches);
