@@ -56,7 +56,7 @@ fn megapixels(frame: &Frame) -> Throughput {
 }
 
 fn benches(c: &mut Criterion) {
-    let engine = Engine::new(EngineConfig::default());
+    let engine = Engine::new(EngineConfig::default()).expect("engine starts");
     for (label, file) in PHOTOS {
         let bytes = photo(file);
         let (_, frame) = engine.decode(&bytes).expect("decodes");

@@ -40,7 +40,7 @@ const SAMPLES: [&str; 10] = [
 fn empty_garbage_and_wrong_magic_are_refused() {
     let engine = engine();
     assert_eq!(
-        assert_no_internal(&engine, b"", "empty"),
+        assert_no_internal(engine, b"", "empty"),
         Some(ErrorKind::Unsupported)
     );
     let mut state = 0x2545_f491_4f6c_dd1du64;
@@ -53,7 +53,7 @@ fn empty_garbage_and_wrong_magic_are_refused() {
         })
         .collect();
     assert_eq!(
-        assert_no_internal(&engine, &garbage, "garbage"),
+        assert_no_internal(engine, &garbage, "garbage"),
         Some(ErrorKind::Unsupported)
     );
     // A valid signature in front of the wrong body.
@@ -65,7 +65,7 @@ fn empty_garbage_and_wrong_magic_are_refused() {
     ] {
         let mut bytes = magic.to_vec();
         bytes.extend_from_slice(&garbage);
-        assert!(assert_no_internal(&engine, &bytes, "wrong body").is_some());
+        assert!(assert_no_internal(engine, &bytes, "wrong body").is_some());
     }
     let jpeg_body_png_magic = [
         &b"\x89PNG\r\n\x1a\n"[..],
@@ -73,7 +73,7 @@ fn empty_garbage_and_wrong_magic_are_refused() {
     ]
     .concat();
     assert_eq!(
-        assert_no_internal(&engine, &jpeg_body_png_magic, "png magic"),
+        assert_no_internal(engine, &jpeg_body_png_magic, "png magic"),
         Some(ErrorKind::Malformed)
     );
 }
@@ -85,7 +85,7 @@ fn truncation_at_every_offset_never_panics() {
         let bytes = read(sample);
         let step = (bytes.len() / 400).max(1);
         for cut in (0..bytes.len()).step_by(step) {
-            assert_no_internal(&engine, &bytes[..cut], &format!("{sample} cut at {cut}"));
+            assert_no_internal(engine, &bytes[..cut], &format!("{sample} cut at {cut}"));
         }
     }
 }
@@ -108,7 +108,7 @@ fn flipped_bytes_never_panic() {
                 let at = next() % bytes.len();
                 bytes[at] ^= 1 << (next() % 8);
             }
-            assert_no_internal(&engine, &bytes, &format!("{sample} mutation {round}"));
+            assert_no_internal(engine, &bytes, &format!("{sample} mutation {round}"));
         }
     }
 }
@@ -120,7 +120,7 @@ fn corrupt_conformance_files_are_refused() {
     for path in common::files("pngsuite", "png") {
         if path.file_name().unwrap().to_string_lossy().starts_with('x') {
             let kind = assert_no_internal(
-                &engine,
+                engine,
                 &std::fs::read(&path).unwrap(),
                 &path.display().to_string(),
             );
@@ -135,7 +135,7 @@ fn corrupt_conformance_files_are_refused() {
         "libwebp/bug3.webp",
         "libwebp/very_short.webp",
     ] {
-        assert_no_internal(&engine, &read(broken), broken);
+        assert_no_internal(engine, &read(broken), broken);
     }
 }
 
@@ -207,7 +207,13 @@ fn huge_dimensions_are_refused_from_the_header() {
 #[test]
 fn configured_limits_are_enforced() {
     let bytes = read("generated/source.png"); // 96x64
-    let tight = |limits: Limits| Engine::new(EngineConfig { limits });
+    let tight = |limits: Limits| {
+        Engine::new(EngineConfig {
+            limits,
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    };
     let small_input = tight(Limits {
         max_input_bytes: 1000,
         ..Limits::default()

@@ -1,27 +1,32 @@
-//! The `Engine`: probe → plan → decode → orient → ops → encode, with timings.
+//! The `Engine`: admission (probe, plan, memory estimate) on the caller's thread, then
+//! decode → orient → ops → encode on the worker pool, with timings and stats.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::codec::{self, ImageInfo};
+use crate::config::EngineConfig;
 use crate::error::Error;
 use crate::format::OutputFormat;
 use crate::frame::Frame;
-use crate::limits::Limits;
+use crate::memory;
 use crate::ops::geometry;
-use crate::pipeline::{OutputSpec, Pipeline};
+use crate::pipeline::{OutputSpec, Pipeline, Plan};
+use crate::pool::completion::Completion;
+use crate::pool::{Pool, PoolConfig, ShutdownReport, Task};
+use crate::stats::{Stats, StatsSnapshot};
 
-/// Engine settings.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
-pub struct EngineConfig {
-    pub limits: Limits,
-}
-
-/// Time spent in each stage of one image.
+/// Time spent on one image, stage by stage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Timings {
+    /// Waiting in the pool's queue (including for memory) before a worker took the job.
+    pub queue: Duration,
     pub probe: Duration,
     pub decode: Duration,
     pub ops: Duration,
@@ -29,7 +34,8 @@ pub struct Timings {
 }
 
 impl Timings {
-    pub fn total(&self) -> Duration {
+    /// Working time, without the queue wait.
+    pub fn work(&self) -> Duration {
         self.probe + self.decode + self.ops + self.encode
     }
 }
@@ -49,44 +55,121 @@ pub struct Output {
     pub timings: Timings,
 }
 
-/// A configured image engine. Cheap to share: `process` takes `&self`.
+/// A configured image engine with its worker pool. Clones share the pool; the pool shuts
+/// down (finishing its queue) when the last clone and the last job handle are gone.
 ///
 /// ```
 /// use prism_engine::{Engine, EngineConfig, Pipeline};
-/// let engine = Engine::new(EngineConfig::default());
+/// let engine = Engine::new(EngineConfig::default()).unwrap();
 /// let png = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pngsuite/basn2c08.png")).unwrap();
 /// let pipeline: Pipeline = "fit:16x16|gray|png".parse().unwrap();
 /// let output = engine.process(&png, &pipeline).unwrap();
 /// assert_eq!((output.width, output.height), (16, 16));
 /// assert!(output.bytes.starts_with(b"\x89PNG"));
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone)]
 pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     config: EngineConfig,
+    stats: Arc<Stats>,
+    next_id: AtomicU64,
+    pool: Pool,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Engine {
-    pub fn new(config: EngineConfig) -> Engine {
-        Engine { config }
+    /// Starts the worker threads.
+    pub fn new(config: EngineConfig) -> Result<Engine, Error> {
+        config.validate()?;
+        let stats = Arc::new(Stats::new(config.memory_budget_bytes));
+        let pool_config = PoolConfig {
+            threads: config.threads,
+            max_in_flight: config.max_in_flight.min(config.threads),
+            max_queue: config.max_queue,
+            memory_budget: config.memory_budget_bytes,
+        };
+        let pool = Pool::new(pool_config, Arc::clone(&stats))?;
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                config,
+                stats,
+                next_id: AtomicU64::new(1),
+                pool,
+            }),
+        })
     }
 
     pub fn config(&self) -> &EngineConfig {
-        &self.config
+        &self.inner.config
+    }
+
+    /// Counters, queue and memory levels, stage latency percentiles. Cheap: atomics only.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
     }
 
     /// Reads the header only and checks the input limits.
     pub fn probe(&self, bytes: &[u8]) -> Result<ImageInfo, Error> {
-        codec::probe(bytes, &self.config.limits)
+        codec::probe(bytes, &self.inner.config.limits)
     }
 
-    /// Runs `pipeline` on `bytes`. Never panics: a panic inside a codec or an op comes back
-    /// as [`Error::Internal`].
+    /// Runs `pipeline` on `bytes` through the pool and waits for the result (waiting for
+    /// queue room rather than failing with `Overloaded`). Never panics: a panic inside a codec
+    /// or an op comes back as [`Error::Internal`].
     pub fn process(&self, bytes: &[u8], pipeline: &Pipeline) -> Result<Output, Error> {
-        guarded(|| self.run(bytes, pipeline))
+        self.enqueue(bytes.to_vec(), pipeline.clone(), true)?.wait()
+    }
+
+    /// Spreads a batch over the pool; one result per input, in input order. A bad input
+    /// fails only itself; a full queue makes this wait, not fail.
+    pub fn process_batch(
+        &self,
+        inputs: Vec<Vec<u8>>,
+        pipeline: &Pipeline,
+    ) -> Vec<Result<Output, Error>> {
+        let handles: Vec<Result<JobHandle, Error>> = inputs
+            .into_iter()
+            .map(|bytes| self.enqueue(bytes, pipeline.clone(), true))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.and_then(JobHandle::wait))
+            .collect()
+    }
+
+    /// Queues a job and returns at once. The handle is a `Future` (for any executor) and can
+    /// also be waited on with [`JobHandle::wait`]; dropping it before the job starts removes
+    /// the job from the queue. Fails at once with `Overloaded` when running and queued jobs
+    /// are at their limits, with `Limits` when the input or its estimated memory is too big,
+    /// and with the input's error when its header is bad.
+    pub fn submit(&self, bytes: Vec<u8>, pipeline: Pipeline) -> Result<JobHandle, Error> {
+        self.enqueue(bytes, pipeline, false)
+    }
+
+    /// Stops admitting, finishes queued and running jobs, joins the workers.
+    pub fn shutdown(&self) {
+        self.inner.pool.shutdown(None);
+    }
+
+    /// As [`Engine::shutdown`], but gives up after `timeout`: queued jobs left are failed with
+    /// `ShuttingDown` and the report says how many, and how many were still running.
+    pub fn shutdown_timeout(&self, timeout: Duration) -> ShutdownReport {
+        self.inner.pool.shutdown(Some(timeout))
     }
 
     /// The decode stage alone (header probed and limits checked first): pixels in stored
     /// orientation, for embedders that run their own operations, and for benchmarks.
+    /// Runs on the caller's thread.
     pub fn decode(&self, bytes: &[u8]) -> Result<(ImageInfo, Frame), Error> {
         guarded(|| {
             let info = self.probe(bytes)?;
@@ -94,7 +177,7 @@ impl Engine {
         })
     }
 
-    /// The encode stage alone (no colour profile is attached).
+    /// The encode stage alone, on the caller's thread (no colour profile is attached).
     pub fn encode(
         &self,
         frame: Frame,
@@ -103,45 +186,149 @@ impl Engine {
         guarded(|| encode(frame, output, None))
     }
 
-    fn run(&self, bytes: &[u8], pipeline: &Pipeline) -> Result<Output, Error> {
-        let mut timings = Timings::default();
-        let mut clock = Instant::now();
-        let mut lap = |slot: &mut Duration| {
-            let now = Instant::now();
-            *slot = now - clock;
-            clock = now;
+    fn enqueue(
+        &self,
+        bytes: Vec<u8>,
+        pipeline: Pipeline,
+        wait_for_room: bool,
+    ) -> Result<JobHandle, Error> {
+        let started = Instant::now();
+        let (info, plan) = guarded(|| {
+            let info = self.probe(&bytes)?;
+            let plan = pipeline.plan(&info, &self.inner.config.limits)?;
+            Ok((info, plan))
+        })
+        .inspect_err(|_| self.inner.stats.failed(Duration::ZERO))?;
+        let probe_time = started.elapsed();
+        let memory = memory::job_peak_bytes(bytes.len(), &info, &pipeline, &plan);
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let completion = Completion::new();
+        let stats = Arc::clone(&self.inner.stats);
+        let (done, abandoned) = (Arc::clone(&completion), Arc::clone(&completion));
+        let work = move |queue_wait: Duration| {
+            let result = guarded(|| execute(&bytes, &pipeline, info, &plan)).map(|mut output| {
+                output.timings.queue = queue_wait;
+                output.timings.probe = probe_time;
+                output
+            });
+            match &result {
+                Ok(output) => {
+                    let pixels = u64::from(output.input.width) * u64::from(output.input.height);
+                    stats.succeeded(&output.timings, pixels);
+                }
+                Err(_) => stats.failed(queue_wait),
+            }
+            done.complete(result);
         };
-
-        let info = self.probe(bytes)?;
-        let plan = pipeline.plan(&info, &self.config.limits)?;
-        lap(&mut timings.probe);
-
-        let decoded = codec::decode(bytes, &info)?;
-        lap(&mut timings.decode);
-
-        let mut frame = decoded.frame;
-        if pipeline.auto_orient {
-            frame = geometry::orient(frame, info.orientation)?;
-        }
-        for (op, &size) in pipeline.ops.iter().zip(&plan.sizes) {
-            frame = op.apply(frame, size)?;
-        }
-        lap(&mut timings.ops);
-
-        let (width, height, has_alpha) = (frame.width(), frame.height(), !frame.is_opaque());
-        let (format, bytes) = encode(frame, &pipeline.output, decoded.icc_profile.as_deref())?;
-        lap(&mut timings.encode);
-
-        Ok(Output {
-            bytes,
-            format,
-            width,
-            height,
-            has_alpha,
-            input: info,
-            timings,
+        let task = Task {
+            id,
+            memory,
+            work: Box::new(work),
+            abandon: Box::new(move || abandoned.complete(Err(Error::ShuttingDown))),
+        };
+        self.inner.pool.submit(task, wait_for_room)?;
+        Ok(JobHandle {
+            id,
+            memory,
+            completion,
+            engine: Arc::clone(&self.inner),
+            delivered: false,
         })
     }
+}
+
+/// A queued or running job. Await it, or call [`JobHandle::wait`]; drop it to cancel a job
+/// that has not started.
+pub struct JobHandle {
+    id: u64,
+    memory: usize,
+    completion: Arc<Completion<Result<Output, Error>>>,
+    engine: Arc<Inner>,
+    delivered: bool,
+}
+
+impl std::fmt::Debug for JobHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobHandle")
+            .field("id", &self.id)
+            .field("memory", &self.memory)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobHandle {
+    /// The peak working memory this job reserves against the budget while it runs.
+    pub fn memory_estimate(&self) -> usize {
+        self.memory
+    }
+
+    /// Blocks the calling thread until the job is done.
+    pub fn wait(mut self) -> Result<Output, Error> {
+        self.delivered = true;
+        self.completion.wait()
+    }
+}
+
+impl std::future::Future for JobHandle {
+    type Output = Result<Output, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        let poll = self.completion.poll_take(context);
+        if poll.is_ready() {
+            self.delivered = true;
+        }
+        poll
+    }
+}
+
+impl Drop for JobHandle {
+    fn drop(&mut self) {
+        if !self.delivered {
+            self.engine.pool.cancel(self.id);
+        }
+    }
+}
+
+/// Decode, orient, run the ops, encode: the work one job does on a worker.
+fn execute(
+    bytes: &[u8],
+    pipeline: &Pipeline,
+    info: ImageInfo,
+    plan: &Plan,
+) -> Result<Output, Error> {
+    let mut timings = Timings::default();
+    let mut clock = Instant::now();
+    let mut lap = |slot: &mut Duration| {
+        let now = Instant::now();
+        *slot = now - clock;
+        clock = now;
+    };
+
+    let decoded = codec::decode(bytes, &info)?;
+    lap(&mut timings.decode);
+
+    let mut frame = decoded.frame;
+    if pipeline.auto_orient {
+        frame = geometry::orient(frame, info.orientation)?;
+    }
+    for (op, &size) in pipeline.ops.iter().zip(&plan.sizes) {
+        frame = op.apply(frame, size)?;
+    }
+    lap(&mut timings.ops);
+
+    let (width, height, has_alpha) = (frame.width(), frame.height(), !frame.is_opaque());
+    let (format, bytes) = encode(frame, &pipeline.output, decoded.icc_profile.as_deref())?;
+    lap(&mut timings.encode);
+
+    Ok(Output {
+        bytes,
+        format,
+        width,
+        height,
+        has_alpha,
+        input: info,
+        timings,
+    })
 }
 
 /// Turns a panic inside `work` into [`Error::Internal`], so no input can take a caller down.
@@ -157,7 +344,6 @@ fn guarded<T>(work: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
         )))
     })
 }
-
 /// JPEG qualities tried, in order, when a JPEG must fit `maxkb`.
 const SHRINKING_QUALITIES: [u8; 6] = [75, 60, 45, 30, 20, 10];
 /// Low bits dropped per channel, in order, when a lossless output must fit `maxkb`.

@@ -18,6 +18,15 @@ pub enum Error {
     /// The pipeline text or its arguments are invalid, or do not fit this image.
     #[error("bad pipeline: {0}")]
     Pipeline(#[from] PipelineError),
+    /// The queue and the running slots are full; retry later. Says how busy it was.
+    #[error("overloaded: {queued} jobs queued, {running} running")]
+    Overloaded { queued: usize, running: usize },
+    /// The engine is shutting down and takes no more work (or dropped this queued job).
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+    /// An engine setting is invalid.
+    #[error("bad engine configuration: {0}")]
+    Config(String),
     /// A bug or an unexpected failure inside the engine (including a caught panic).
     #[error("internal error: {0}")]
     Internal(String),
@@ -31,6 +40,9 @@ pub enum ErrorKind {
     Unsupported,
     Limits,
     Pipeline,
+    Overloaded,
+    ShuttingDown,
+    Config,
     Internal,
 }
 
@@ -41,6 +53,9 @@ impl Error {
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::Limits(_) => ErrorKind::Limits,
             Error::Pipeline(_) => ErrorKind::Pipeline,
+            Error::Overloaded { .. } => ErrorKind::Overloaded,
+            Error::ShuttingDown => ErrorKind::ShuttingDown,
+            Error::Config(_) => ErrorKind::Config,
             Error::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -60,6 +75,9 @@ impl std::fmt::Display for ErrorKind {
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Limits => "limits",
             ErrorKind::Pipeline => "pipeline",
+            ErrorKind::Overloaded => "overloaded",
+            ErrorKind::ShuttingDown => "shutting_down",
+            ErrorKind::Config => "config",
             ErrorKind::Internal => "internal",
         })
     }

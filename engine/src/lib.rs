@@ -10,11 +10,14 @@
 //! * **Operations** ([`Op`]): resize modes with five filters, crop, rotate, flip, EXIF
 //!   orientation, colour adjustments, blur, sharpen, pixelate.
 //! * **Encode**: JPEG, PNG, lossless WebP; no EXIF is written, pixels are already upright.
+//! * **Pool**: one worker pool per [`Engine`], fed synchronously ([`Engine::process`]), in
+//!   batches ([`Engine::process_batch`]) or asynchronously ([`Engine::submit`], whose
+//!   [`JobHandle`] is a `Future`); admission by queue length and by a memory budget.
 //!
 //! ```
 //! use prism_engine::{Engine, EngineConfig, ErrorKind, Pipeline};
 //!
-//! let engine = Engine::new(EngineConfig::default());
+//! let engine = Engine::new(EngineConfig::default()).unwrap();
 //! let pipeline: Pipeline = "fit:1280x1280|sharpen:0.5|jpeg:85".parse().unwrap();
 //! // Garbage is a typed error, never a panic.
 //! let error = engine.process(b"not an image", &pipeline).unwrap_err();
@@ -22,18 +25,23 @@
 //! ```
 
 mod codec;
+mod config;
 mod engine;
 mod error;
 mod exif;
 mod format;
 mod frame;
 mod limits;
+mod memory;
 pub mod ops;
 mod orientation;
 pub mod pipeline;
+mod pool;
+mod stats;
 
 pub use codec::ImageInfo;
-pub use engine::{Engine, EngineConfig, Output, Timings};
+pub use config::EngineConfig;
+pub use engine::{Engine, JobHandle, Output, Timings};
 pub use error::{Error, ErrorKind, PipelineError};
 pub use format::{ImageFormat, OutputFormat};
 pub use frame::{Frame, Layout};
@@ -41,3 +49,5 @@ pub use limits::Limits;
 pub use ops::{Filter, Op};
 pub use orientation::Orientation;
 pub use pipeline::{OutputSpec, Pipeline};
+pub use pool::ShutdownReport;
+pub use stats::{LatencySummary, StatsSnapshot};

@@ -27,8 +27,10 @@ pub fn files(folder: &str, extension: &str) -> Vec<PathBuf> {
     files
 }
 
-pub fn engine() -> Engine {
-    Engine::new(EngineConfig::default())
+/// One engine (and worker pool) shared by all tests of a binary.
+pub fn engine() -> &'static Engine {
+    static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    ENGINE.get_or_init(|| Engine::new(EngineConfig::default()).expect("engine starts"))
 }
 
 pub fn process(bytes: &[u8], pipeline: &str) -> Result<Output, prism_engine::Error> {

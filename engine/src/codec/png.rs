@@ -110,7 +110,8 @@ pub(super) fn encode(frame: &Frame, icc_profile: Option<&[u8]>) -> Result<Vec<u8
     info.icc_profile = icc_profile.map(|icc| icc.to_vec().into());
     let mut out = Vec::new();
     let mut encoder = png::Encoder::with_info(&mut out, info).map_err(internal)?;
-    encoder.set_compression(png::Compression::Balanced);
+    // Fast (fdeflate) is ~10x quicker than Balanced on photos for ~10 % larger files.
+    encoder.set_compression(png::Compression::Fast);
     let mut writer = encoder.write_header().map_err(internal)?;
     writer.write_image_data(frame.data()).map_err(internal)?;
     writer.finish().map_err(internal)?;

@@ -54,11 +54,12 @@ pub fn contrast(frame: &mut Frame, value: i32) {
 }
 
 /// Scales distance from the pixel's luma by (100 + value) / 100: −100 is grey, 100 doubles it.
+/// Fixed point (8 fractional bits), rounding half up.
 pub fn saturation(frame: &mut Frame, value: i32) {
-    let factor = (100 + value) as f32 / 100.0;
+    let factor = 256 * (100 + value) / 100;
     map_rgb(frame, |r, g, b| {
-        let y = f32::from(luma(r, g, b));
-        [r, g, b].map(|c| clamp_u8(y + (f32::from(c) - y) * factor))
+        let y = i32::from(luma(r, g, b));
+        [r, g, b].map(|c| (y + (((i32::from(c) - y) * factor + 128) >> 8)).clamp(0, 255) as u8)
     });
 }
 
@@ -68,15 +69,16 @@ pub fn gamma(frame: &mut Frame, gamma: f64) {
     apply_lut(frame, &lut_from(|x| 255.0 * (x / 255.0).powf(exponent)));
 }
 
-/// The classic sepia matrix.
+/// The classic sepia matrix, in 16.16 fixed point.
 pub fn sepia(frame: &mut Frame) {
+    const MATRIX: [[u32; 3]; 3] = [
+        [25756, 50397, 12386],
+        [22872, 44958, 11010],
+        [17826, 34996, 8585],
+    ];
     map_rgb(frame, |r, g, b| {
-        let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
-        [
-            clamp_u8(0.393 * r + 0.769 * g + 0.189 * b),
-            clamp_u8(0.349 * r + 0.686 * g + 0.168 * b),
-            clamp_u8(0.272 * r + 0.534 * g + 0.131 * b),
-        ]
+        let (r, g, b) = (u32::from(r), u32::from(g), u32::from(b));
+        MATRIX.map(|[kr, kg, kb]| ((kr * r + kg * g + kb * b + 32768) >> 16).min(255) as u8)
     });
 }
 

@@ -65,7 +65,11 @@ fn info(files: &[PathBuf], json: bool) -> anyhow::Result<bool> {
         max_pixels: u64::MAX,
         ..Limits::default()
     };
-    let engine = Engine::new(EngineConfig { limits });
+    let engine = Engine::new(EngineConfig {
+        limits,
+        threads: 1,
+        ..EngineConfig::default()
+    })?;
     let mut all_ok = true;
     let mut entries = Vec::new();
     for file in files {

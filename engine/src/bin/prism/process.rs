@@ -1,13 +1,12 @@
-//! `prism process`: runs one pipeline over many files on N threads.
+//! `prism process`: runs one pipeline over many files through the engine's worker pool.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use prism_engine::{Engine, EngineConfig, Output, Pipeline};
+use prism_engine::{Engine, EngineConfig, JobHandle, Output, Pipeline};
 
 use crate::inputs;
 use crate::report::{Progress, Summary};
@@ -23,16 +22,22 @@ pub struct ProcessArgs {
     /// Pipeline text or preset (see `prism ops`).
     #[arg(short, long, default_value = "fit:1280x1280")]
     pipeline: String,
-    /// Worker threads.
-    #[arg(short, long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
-    threads: u16,
+    /// Worker threads (default: the number of cores).
+    #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
+    /// Memory budget for the images being worked on, in MiB (default: a quarter of RAM).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(16..=1_048_576))]
+    memory_limit_mb: Option<u64>,
 }
 
-struct Finished {
-    index: usize,
-    result: Result<(Output, PathBuf), String>,
-    latency: Duration,
+fn config_capacity(engine: &Engine) -> usize {
+    let config = engine.config();
+    config.max_in_flight.min(config.threads) + config.max_queue
 }
+
+/// Jobs submitted ahead of the workers, per thread: enough to keep them busy, few enough
+/// that queued inputs do not pile up in memory.
+const QUEUED_PER_THREAD: usize = 2;
 
 pub fn run(args: ProcessArgs) -> anyhow::Result<bool> {
     let pipeline: Pipeline = args.pipeline.parse().context("--pipeline")?;
@@ -40,78 +45,82 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<bool> {
     let stems = inputs::unique_stems(&files);
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
-    let engine = Engine::new(EngineConfig::default());
+
+    let mut config = EngineConfig::default();
+    if let Some(threads) = args.threads {
+        config.threads = usize::from(threads);
+        config.max_in_flight = config.threads;
+    }
+    config.max_queue = QUEUED_PER_THREAD * config.threads;
+    if let Some(mib) = args.memory_limit_mb {
+        config.memory_budget_bytes = usize::try_from(mib << 20).context("--memory-limit-mb")?;
+    }
+    let engine = Engine::new(config)?;
+
     let progress = Progress::new(files.len());
     let mut summary = Summary::default();
-    let next = AtomicUsize::new(0);
     let started = Instant::now();
-    let (sender, receiver) = mpsc::channel::<Finished>();
-
-    std::thread::scope(|scope| {
-        for _ in 0..args.threads {
-            let sender = sender.clone();
-            let (engine, pipeline, files, stems, next, outdir) =
-                (&engine, &pipeline, &files, &stems, &next, &args.output);
-            scope.spawn(move || {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(file) = files.get(index) else { break };
-                    let began = Instant::now();
-                    let result = process_one(engine, pipeline, file, &stems[index], outdir);
-                    let finished = Finished {
-                        index,
-                        result,
-                        latency: began.elapsed(),
-                    };
-                    if sender.send(finished).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(sender);
-        for finished in receiver {
-            let file = files[finished.index].display();
-            match finished.result {
-                Ok((output, written)) => {
-                    summary.succeeded += 1;
-                    summary.megapixels +=
-                        f64::from(output.input.width) * f64::from(output.input.height) / 1e6;
-                    summary.latencies.push(finished.latency);
-                    let line = format!(
-                        "ok {file} -> {} {}x{} {} bytes in {:.1} ms",
-                        written.display(),
-                        output.width,
-                        output.height,
-                        output.bytes.len(),
-                        finished.latency.as_secs_f64() * 1e3
-                    );
-                    progress.finished(&line, false);
-                }
-                Err(error) => {
-                    summary.failed += 1;
-                    progress.finished(&format!("failed {file}: {error}"), true);
-                }
+    let mut in_flight: VecDeque<(usize, JobHandle)> = VecDeque::new();
+    let finish = |index: usize, result: Result<Output, String>, summary: &mut Summary| {
+        let file = files[index].display();
+        let written = result.and_then(|output| {
+            let path = args
+                .output
+                .join(format!("{}.{}", stems[index], output.format.extension()));
+            std::fs::write(&path, &output.bytes)
+                .map_err(|e| format!("writing {}: {e}", path.display()))?;
+            Ok((output, path))
+        });
+        match written {
+            Ok((output, path)) => {
+                summary.record(&output);
+                let line = format!(
+                    "ok {file} -> {} {}x{} {} bytes in {:.1} ms (queued {:.1} ms)",
+                    path.display(),
+                    output.width,
+                    output.height,
+                    output.bytes.len(),
+                    output.timings.work().as_secs_f64() * 1e3,
+                    output.timings.queue.as_secs_f64() * 1e3
+                );
+                progress.finished(&line, false);
+            }
+            Err(error) => {
+                summary.failed += 1;
+                progress.finished(&format!("failed {file}: {error}"), true);
             }
         }
-    });
+    };
+
+    // Never more jobs out than the pool takes (running + queued), so `submit` is not
+    // refused as overloaded: when full, finish the oldest first.
+    let capacity = config_capacity(&engine);
+    for (index, file) in files.iter().enumerate() {
+        if in_flight.len() >= capacity {
+            if let Some((done, handle)) = in_flight.pop_front() {
+                finish(done, handle.wait().map_err(|e| e.to_string()), &mut summary);
+            }
+        }
+        let submitted = std::fs::read(file)
+            .map_err(|e| format!("reading: {e}"))
+            .and_then(|bytes| {
+                engine
+                    .submit(bytes, pipeline.clone())
+                    .map_err(|e| e.to_string())
+            });
+        match submitted {
+            Ok(handle) => in_flight.push_back((index, handle)),
+            Err(error) => finish(index, Err(error), &mut summary),
+        }
+    }
+    for (index, handle) in in_flight {
+        finish(
+            index,
+            handle.wait().map_err(|e| e.to_string()),
+            &mut summary,
+        );
+    }
     progress.done();
     summary.print(started.elapsed());
     Ok(summary.failed == 0)
-}
-
-fn process_one(
-    engine: &Engine,
-    pipeline: &Pipeline,
-    file: &PathBuf,
-    stem: &str,
-    outdir: &std::path::Path,
-) -> Result<(Output, PathBuf), String> {
-    let bytes = std::fs::read(file).map_err(|e| format!("reading: {e}"))?;
-    let output = engine
-        .process(&bytes, pipeline)
-        .map_err(|e| e.to_string())?;
-    let path = outdir.join(format!("{stem}.{}", output.format.extension()));
-    std::fs::write(&path, &output.bytes).map_err(|e| format!("writing {}: {e}", path.display()))?;
-    Ok((output, path))
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use prism_engine::Output;
 
 /// A progress bar on a terminal; plain lines otherwise.
 pub struct Progress {
@@ -56,23 +57,35 @@ impl Progress {
 pub struct Summary {
     pub succeeded: usize,
     pub failed: usize,
-    pub megapixels: f64,
-    pub latencies: Vec<Duration>,
+    megapixels: f64,
+    work: Vec<Duration>,
+    queue_waits: Vec<Duration>,
 }
 
 impl Summary {
+    pub fn record(&mut self, output: &Output) {
+        self.succeeded += 1;
+        self.megapixels += f64::from(output.input.width) * f64::from(output.input.height) / 1e6;
+        self.work.push(output.timings.work());
+        self.queue_waits.push(output.timings.queue);
+    }
+
     pub fn print(&mut self, wall: Duration) {
-        self.latencies.sort();
+        self.work.sort();
+        self.queue_waits.sort();
         let seconds = wall.as_secs_f64().max(1e-9);
         println!(
-            "{} images, {} failed in {:.2} s: {:.1} images/s, {:.1} MP/s, latency p50 {:.1} ms, p99 {:.1} ms",
+            "{} images, {} failed in {:.2} s: {:.1} images/s, {:.1} MP/s, \
+             work per image p50 {:.1} ms, p99 {:.1} ms; queue wait p50 {:.1} ms, p99 {:.1} ms",
             self.succeeded + self.failed,
             self.failed,
             seconds,
             self.succeeded as f64 / seconds,
             self.megapixels / seconds,
-            millis(percentile(&self.latencies, 0.50)),
-            millis(percentile(&self.latencies, 0.99)),
+            millis(percentile(&self.work, 0.50)),
+            millis(percentile(&self.work, 0.99)),
+            millis(percentile(&self.queue_waits, 0.50)),
+            millis(percentile(&self.queue_waits, 0.99)),
         );
     }
 }

@@ -1,0 +1,94 @@
+//! Estimates a job's peak working memory from its header and planned sizes, before any
+//! decoding, so the pool can reserve it against the memory budget.
+//!
+//! Deliberately on the high side: the budget is a promise about resident memory, and an
+//! estimate that is too low breaks it while one that is too high only costs parallelism.
+
+use crate::codec::ImageInfo;
+use crate::format::ImageFormat;
+use crate::ops::Op;
+use crate::pipeline::Pipeline;
+use crate::pipeline::Plan;
+
+/// Bytes per pixel while decoding, beyond the decoded frame itself: progressive JPEG keeps
+/// every DCT coefficient (i16, up to three full-resolution components); PNG holds its raw
+/// rows before expansion; WebP its YUV planes; GIF a frame buffer beside the canvas.
+fn decoder_overhead_per_pixel(format: ImageFormat) -> u64 {
+    match format {
+        ImageFormat::Jpeg => 6,
+        ImageFormat::Png => 4,
+        ImageFormat::Webp => 3,
+        ImageFormat::Gif => 4,
+    }
+}
+
+/// Peak bytes for one job: the input, plus the largest of the decode, each op and encode.
+pub(crate) fn job_peak_bytes(
+    input_len: usize,
+    info: &ImageInfo,
+    pipeline: &Pipeline,
+    plan: &Plan,
+) -> usize {
+    let bpp: u64 = if info.has_alpha { 4 } else { 3 };
+    let pixels = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
+    let frame_bytes = |size: (u32, u32)| pixels(size) * bpp;
+    let stored = (info.width, info.height);
+
+    let decode = frame_bytes(stored) + pixels(stored) * decoder_overhead_per_pixel(info.format);
+    // Orientation writes a second frame beside the first.
+    let mut peak = decode.max(2 * frame_bytes(stored));
+    let mut size = if pipeline.auto_orient {
+        info.oriented_dimensions()
+    } else {
+        stored
+    };
+    for (op, &out) in pipeline.ops.iter().zip(&plan.sizes) {
+        let step = match op {
+            // Input, output, and the resampler's intermediate (target width × source height).
+            Op::Fit { .. }
+            | Op::Fill { .. }
+            | Op::Resize { .. }
+            | Op::Scale { .. }
+            | Op::Longest { .. } => {
+                frame_bytes(size) + frame_bytes(out) + u64::from(out.0) * u64::from(size.1) * bpp
+            }
+            // Blur copies the frame for its vertical pass; sharpen also keeps the blurred copy.
+            Op::Blur { .. } => 2 * frame_bytes(size),
+            Op::Sharpen { .. } => 3 * frame_bytes(size),
+            _ => frame_bytes(size) + frame_bytes(out),
+        };
+        peak = peak.max(step);
+        size = out;
+    }
+    // Encoding: the frame, a flattened or reduced copy (maxkb retries) and the output.
+    peak = peak.max(3 * frame_bytes(size));
+    usize::try_from(peak)
+        .unwrap_or(usize::MAX)
+        .saturating_add(input_len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orientation::Orientation;
+
+    #[test]
+    fn a_12mp_jpeg_fitted_to_1280() {
+        let info = ImageInfo {
+            format: ImageFormat::Jpeg,
+            width: 4000,
+            height: 3000,
+            orientation: Orientation::Normal,
+            has_icc_profile: false,
+            has_alpha: false,
+            byte_len: 3_000_000,
+        };
+        let pipeline: Pipeline = "fit:1280".parse().unwrap();
+        let plan = pipeline.plan(&info, &crate::Limits::default()).unwrap();
+        // Decode dominates: 12 MP × (3 frame + 6 coefficient) bytes + the input.
+        assert_eq!(
+            job_peak_bytes(3_000_000, &info, &pipeline, &plan),
+            12_000_000 * 9 + 3_000_000
+        );
+    }
+}
