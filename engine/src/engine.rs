@@ -19,7 +19,7 @@ use crate::memory;
 use crate::ops::geometry;
 use crate::pipeline::{OutputSpec, Pipeline, Plan};
 use crate::pool::completion::Completion;
-use crate::pool::{Pool, PoolConfig, ShutdownReport, Task};
+use crate::pool::{Deliver, Pool, PoolConfig, ShutdownReport, Task};
 use crate::stats::{Stats, StatsSnapshot};
 
 /// Time spent on one image, stage by stage.
@@ -218,13 +218,15 @@ impl Engine {
                 }
                 Err(_) => stats.failed(queue_wait),
             }
-            done.complete(result);
+            // The input is no longer needed; free it before the pool releases the reservation.
+            drop(bytes);
+            Box::new(move || done.complete(result)) as Deliver
         };
         let task = Task {
             id,
             memory,
             work: Box::new(work),
-            abandon: Box::new(move || abandoned.complete(Err(Error::ShuttingDown))),
+            abandon: Box::new(move |error| abandoned.complete(Err(error))),
         };
         self.inner.pool.submit(task, wait_for_room)?;
         Ok(JobHandle {

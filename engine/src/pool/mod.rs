@@ -21,11 +21,17 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::stats::{Refusal, Stats};
 
-/// Work for the pool; gets the time it waited in the queue. Must report its own outcome.
-pub(crate) type Work = Box<dyn FnOnce(Duration) + Send>;
+/// Hands a finished task's result to whoever waits for it.
+pub(crate) type Deliver = Box<dyn FnOnce() + Send>;
 
-/// Called instead of the work when a queued task is dropped by a timed-out shutdown.
-pub(crate) type Abandon = Box<dyn FnOnce() + Send>;
+/// Work for the pool; gets the time it waited in the queue. The worker releases the task's
+/// slot and memory before it calls the returned `Deliver`, so a caller that sees a result
+/// also sees the room it freed.
+pub(crate) type Work = Box<dyn FnOnce(Duration) -> Deliver + Send>;
+
+/// Reports a task that will never deliver: dropped by a timed-out shutdown
+/// (`ShuttingDown`), or whose work panicked (`Internal`).
+pub(crate) type Abandon = Box<dyn FnOnce(Error) + Send>;
 
 pub(crate) struct Task {
     pub id: u64,
@@ -218,7 +224,7 @@ impl Pool {
         drop(state);
         shared.work.notify_all();
         for queued in abandoned {
-            (queued.task.abandon)();
+            (queued.task.abandon)(Error::ShuttingDown);
         }
         let workers =
             std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));
@@ -265,12 +271,13 @@ fn work_loop(shared: &Shared) {
         drop(state);
         shared.progress.notify_all();
 
-        // The work reports its own result; this only keeps a panic from killing the worker.
-        let memory = task.memory;
-        let outcome = catch_unwind(AssertUnwindSafe(|| (task.work)(since.elapsed())));
-        if outcome.is_err() {
-            shared.stats.panicked();
-        }
+        let Task {
+            memory,
+            work,
+            abandon,
+            ..
+        } = task;
+        let outcome = catch_unwind(AssertUnwindSafe(|| work(since.elapsed())));
 
         let mut state = shared.lock();
         state.running -= 1;
@@ -279,6 +286,14 @@ fn work_loop(shared: &Shared) {
         drop(state);
         shared.work.notify_all();
         shared.progress.notify_all();
+
+        match outcome {
+            Ok(deliver) => deliver(),
+            Err(_) => {
+                shared.stats.panicked();
+                abandon(Error::Internal("the job panicked".into()));
+            }
+        }
     }
 }
 
@@ -299,11 +314,15 @@ mod tests {
     }
 
     fn task(id: u64, memory: usize, work: impl FnOnce(Duration) + Send + 'static) -> Task {
+        let work = move |waited| {
+            work(waited);
+            Box::new(|| {}) as Deliver
+        };
         Task {
             id,
             memory,
             work: Box::new(work),
-            abandon: Box::new(|| {}),
+            abandon: Box::new(|_| {}),
         }
     }
 
@@ -433,13 +452,16 @@ mod tests {
         let abandoned = Arc::new(AtomicUsize::new(0));
         for id in 0..4 {
             let abandoned = Arc::clone(&abandoned);
-            let work = |_| std::thread::sleep(Duration::from_millis(300));
+            let work = |_| {
+                std::thread::sleep(Duration::from_millis(300));
+                Box::new(|| {}) as Deliver
+            };
             slow.submit(
                 Task {
                     id,
                     memory: 1,
                     work: Box::new(work),
-                    abandon: Box::new(move || drop(abandoned.fetch_add(1, Ordering::SeqCst))),
+                    abandon: Box::new(move |_| drop(abandoned.fetch_add(1, Ordering::SeqCst))),
                 },
                 false,
             )

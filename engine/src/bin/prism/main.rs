@@ -1,5 +1,7 @@
 //! `prism`: process images from the command line, inspect headers, list operations.
 
+mod allocator;
+mod completions;
 mod inputs;
 mod process;
 mod report;
@@ -39,6 +41,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    allocator::share_one_arena();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Process(args) => process::run(args),

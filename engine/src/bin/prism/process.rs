@@ -1,6 +1,5 @@
 //! `prism process`: runs one pipeline over many files through the engine's worker pool.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -8,6 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use prism_engine::{Engine, EngineConfig, JobHandle, Output, Pipeline};
 
+use crate::completions::Completions;
 use crate::inputs;
 use crate::report::{Progress, Summary};
 
@@ -30,14 +30,26 @@ pub struct ProcessArgs {
     memory_limit_mb: Option<u64>,
 }
 
+/// Input indices, biggest file first: starting the longest jobs early keeps every worker
+/// busy to the end instead of leaving one to finish a large photo alone.
+fn largest_first(files: &[PathBuf]) -> Vec<usize> {
+    let mut order: Vec<(u64, usize)> = files
+        .iter()
+        .enumerate()
+        .map(|(index, file)| (std::fs::metadata(file).map_or(0, |m| m.len()), index))
+        .collect();
+    order.sort_by(|a, b| b.cmp(a));
+    order.into_iter().map(|(_, index)| index).collect()
+}
+
 fn config_capacity(engine: &Engine) -> usize {
     let config = engine.config();
     config.max_in_flight.min(config.threads) + config.max_queue
 }
 
 /// Jobs submitted ahead of the workers, per thread: enough to keep them busy, few enough
-/// that queued inputs do not pile up in memory.
-const QUEUED_PER_THREAD: usize = 2;
+/// that queued inputs (held outside the memory budget) do not pile up.
+const QUEUED_PER_THREAD: usize = 1;
 
 pub fn run(args: ProcessArgs) -> anyhow::Result<bool> {
     let pipeline: Pipeline = args.pipeline.parse().context("--pipeline")?;
@@ -60,7 +72,7 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<bool> {
     let progress = Progress::new(files.len());
     let mut summary = Summary::default();
     let started = Instant::now();
-    let mut in_flight: VecDeque<(usize, JobHandle)> = VecDeque::new();
+    let mut in_flight: Vec<(usize, JobHandle)> = Vec::new();
     let finish = |index: usize, result: Result<Output, String>, summary: &mut Summary| {
         let file = files[index].display();
         let written = result.and_then(|output| {
@@ -93,12 +105,14 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<bool> {
     };
 
     // Never more jobs out than the pool takes (running + queued), so `submit` is not
-    // refused as overloaded: when full, finish the oldest first.
+    // refused as overloaded: when full, collect whichever jobs have finished first.
     let capacity = config_capacity(&engine);
-    for (index, file) in files.iter().enumerate() {
-        if in_flight.len() >= capacity {
-            if let Some((done, handle)) = in_flight.pop_front() {
-                finish(done, handle.wait().map_err(|e| e.to_string()), &mut summary);
+    let completions = Completions::new();
+    for index in largest_first(&files) {
+        let file = &files[index];
+        while in_flight.len() >= capacity {
+            for (done, result) in completions.next_finished(&mut in_flight) {
+                finish(done, result.map_err(|e| e.to_string()), &mut summary);
             }
         }
         let submitted = std::fs::read(file)
@@ -109,7 +123,7 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<bool> {
                     .map_err(|e| e.to_string())
             });
         match submitted {
-            Ok(handle) => in_flight.push_back((index, handle)),
+            Ok(handle) => in_flight.push((index, handle)),
             Err(error) => finish(index, Err(error), &mut summary),
         }
     }
