@@ -198,7 +198,7 @@ impl Engine {
             let plan = pipeline.plan(&info, &self.inner.config.limits)?;
             Ok((info, plan))
         })
-        .inspect_err(|_| self.inner.stats.failed(Duration::ZERO))?;
+        .inspect_err(|_| self.inner.stats.failed(None))?;
         let probe_time = started.elapsed();
         let memory = memory::job_peak_bytes(bytes.len(), &info, &pipeline, &plan);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
@@ -216,7 +216,7 @@ impl Engine {
                     let pixels = u64::from(output.input.width) * u64::from(output.input.height);
                     stats.succeeded(&output.timings, pixels);
                 }
-                Err(_) => stats.failed(queue_wait),
+                Err(_) => stats.failed(Some(queue_wait)),
             }
             // The input is no longer needed; free it before the pool releases the reservation.
             drop(bytes);

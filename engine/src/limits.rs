@@ -37,24 +37,20 @@ impl Limits {
     }
 
     pub(crate) fn check_input_pixels(&self, width: u32, height: u32) -> Result<(), Error> {
-        let pixels = u64::from(width) * u64::from(height);
-        if pixels > self.max_pixels {
-            return Err(Error::Limits(format!(
-                "input is {width}x{height} ({pixels} pixels), the limit is {} pixels",
-                self.max_pixels
-            )));
-        }
-        Ok(())
+        check_pixels("input is", width, height, self.max_pixels)
     }
 
     pub(crate) fn check_output_pixels(&self, width: u32, height: u32) -> Result<(), Error> {
-        let pixels = u64::from(width) * u64::from(height);
-        if pixels > self.max_output_pixels {
-            return Err(Error::Limits(format!(
-                "a step would produce {width}x{height} ({pixels} pixels), the limit is {} pixels",
-                self.max_output_pixels
-            )));
-        }
-        Ok(())
+        check_pixels("a step would produce", width, height, self.max_output_pixels)
     }
+}
+
+fn check_pixels(what: &str, width: u32, height: u32, limit: u64) -> Result<(), Error> {
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > limit {
+        return Err(Error::Limits(format!(
+            "{what} {width}x{height} ({pixels} pixels), the limit is {limit} pixels"
+        )));
+    }
+    Ok(())
 }

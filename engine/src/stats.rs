@@ -201,9 +201,12 @@ impl Stats {
         self.encode.record(timings.encode);
     }
 
-    pub fn failed(&self, queue_wait: Duration) {
+    /// A failed job; `queue_wait` is `None` when it failed at admission, before queueing.
+    pub fn failed(&self, queue_wait: Option<Duration>) {
         self.failed.fetch_add(1, Ordering::Relaxed);
-        self.queue_wait.record(queue_wait);
+        if let Some(waited) = queue_wait {
+            self.queue_wait.record(waited);
+        }
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {
