@@ -268,3 +268,15 @@ fn sticker_preset_meets_telegram_rules_on_a_12mp_photo() {
         output.bytes.len()
     );
 }
+
+#[test]
+fn progressive_shrink_on_load_stays_close_to_a_full_decode() {
+    // fit:320 on a 4224x3168 progressive photo shrinks 13x, so its high-frequency scans are
+    // skipped; a first step that does not resample (two flips) forces the full decode.
+    let photo = read("photos/dragonfly-12mp.jpg");
+    let pruned = process_to_rgba(&photo, "fit:320|png");
+    let full = process_to_rgba(&photo, "flip:h|flip:h|fit:320|png");
+    let similarity = psnr(&pruned, &full);
+    assert!(similarity > 40.0, "{similarity:.1} dB");
+    assert!(similarity.is_finite(), "scans were actually skipped");
+}

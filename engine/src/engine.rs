@@ -173,7 +173,7 @@ impl Engine {
     pub fn decode(&self, bytes: &[u8]) -> Result<(ImageInfo, Frame), Error> {
         guarded(|| {
             let info = self.probe(bytes)?;
-            Ok((info.clone(), codec::decode(bytes, &info)?.frame))
+            Ok((info.clone(), codec::decode(bytes, &info, 1.0)?.frame))
         })
     }
 
@@ -306,7 +306,7 @@ fn execute(
         clock = now;
     };
 
-    let decoded = codec::decode(bytes, &info)?;
+    let decoded = codec::decode(bytes, &info, plan.decode_shrink)?;
     lap(&mut timings.decode);
 
     let mut frame = decoded.frame;

@@ -41,7 +41,12 @@ impl Limits {
     }
 
     pub(crate) fn check_output_pixels(&self, width: u32, height: u32) -> Result<(), Error> {
-        check_pixels("a step would produce", width, height, self.max_output_pixels)
+        check_pixels(
+            "a step would produce",
+            width,
+            height,
+            self.max_output_pixels,
+        )
     }
 }
 

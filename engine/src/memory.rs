@@ -45,11 +45,7 @@ pub(crate) fn job_peak_bytes(
     for (op, &out) in pipeline.ops.iter().zip(&plan.sizes) {
         let step = match op {
             // Input, output, and the resampler's intermediate (target width × source height).
-            Op::Fit { .. }
-            | Op::Fill { .. }
-            | Op::Resize { .. }
-            | Op::Scale { .. }
-            | Op::Longest { .. } => {
+            _ if op.is_resample() => {
                 frame_bytes(size) + frame_bytes(out) + u64::from(out.0) * u64::from(size.1) * bpp
             }
             // Blur copies the frame for its vertical pass; sharpen also keeps the blurred copy.

@@ -91,8 +91,20 @@ pub(super) fn probe(bytes: &[u8]) -> Result<ImageInfo, Error> {
     })
 }
 
-/// Decodes to RGB (grayscale, CMYK and Adobe YCCK are converted by zune-jpeg).
-pub(super) fn decode(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
+/// Decodes to RGB (grayscale, CMYK and Adobe YCCK are converted by zune-jpeg). A
+/// progressive file that will be shrunk eight times or more is decoded without its
+/// high-frequency scans (see `jpeg_scans`).
+pub(super) fn decode(bytes: &[u8], info: &ImageInfo, shrink: f64) -> Result<Decoded, Error> {
+    use super::jpeg_scans::{HIGHEST_KEPT_AT_EIGHTH, drop_high_frequency_scans};
+    if shrink >= 8.0
+        && let Some(pruned) = drop_high_frequency_scans(bytes, HIGHEST_KEPT_AT_EIGHTH)
+    {
+        return decode_with_zune(&pruned, info);
+    }
+    decode_with_zune(bytes, info)
+}
+
+fn decode_with_zune(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
     let options = DecoderOptions::default()
         .set_max_width(usize::from(u16::MAX))
         .set_max_height(usize::from(u16::MAX))

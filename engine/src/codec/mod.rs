@@ -5,6 +5,7 @@
 
 mod gif;
 mod jpeg;
+mod jpeg_scans;
 mod png;
 mod webp;
 
@@ -73,9 +74,11 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<ImageInfo, Error> {
 }
 
 /// Decodes a probed image to RGB or RGBA (an alpha channel opaque everywhere is dropped).
-pub(crate) fn decode(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
+/// `shrink` is how many times smaller the first step will make the image (1.0 when it does
+/// not resample first); a decoder may skip detail that cannot survive that reduction.
+pub(crate) fn decode(bytes: &[u8], info: &ImageInfo, shrink: f64) -> Result<Decoded, Error> {
     let decoded = match info.format {
-        ImageFormat::Jpeg => jpeg::decode(bytes, info)?,
+        ImageFormat::Jpeg => jpeg::decode(bytes, info, shrink)?,
         ImageFormat::Png => png::decode(bytes, info)?,
         ImageFormat::Webp => webp::decode(bytes, info)?,
         ImageFormat::Gif => gif::decode(bytes, info)?,

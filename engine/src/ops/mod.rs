@@ -249,6 +249,18 @@ impl Op {
         }
         Ok(frame)
     }
+
+    /// Whether the step resamples the whole image.
+    pub fn is_resample(&self) -> bool {
+        matches!(
+            self,
+            Op::Fit { .. }
+                | Op::Fill { .. }
+                | Op::Resize { .. }
+                | Op::Scale { .. }
+                | Op::Longest { .. }
+        )
+    }
 }
 
 #[cfg(test)]

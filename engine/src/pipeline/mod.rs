@@ -68,10 +68,13 @@ impl Default for Pipeline {
 }
 
 /// Sizes worked out from the header: after orientation and after each op.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Plan {
     /// Output size of each op, in order.
     pub sizes: Vec<(u32, u32)>,
+    /// How many times smaller the first step makes the image, when it resamples (the
+    /// decoder may skip detail that cannot survive it); 1.0 otherwise.
+    pub decode_shrink: f64,
 }
 
 impl std::str::FromStr for Pipeline {
@@ -181,8 +184,21 @@ impl Pipeline {
             limits.check_output_pixels(size.0, size.1)?;
             sizes.push(size);
         }
-        Ok(Plan { sizes })
+        let decode_shrink = match (self.ops.first(), sizes.first()) {
+            (Some(op), Some(&target)) if op.is_resample() => shrink_factor(start, target),
+            _ => 1.0,
+        };
+        Ok(Plan {
+            sizes,
+            decode_shrink,
+        })
     }
+}
+
+/// The smaller of the two per-axis reductions (for `fill` too: it scales by the larger
+/// ratio to cover the box, then crops).
+fn shrink_factor((width, height): (u32, u32), (target_width, target_height): (u32, u32)) -> f64 {
+    (f64::from(width) / f64::from(target_width)).min(f64::from(height) / f64::from(target_height))
 }
 
 impl std::fmt::Display for Pipeline {
@@ -298,6 +314,15 @@ mod tests {
             .plan(&info(4000, 2000, crate::Orientation::Rotate90), &limits)
             .unwrap();
         assert_eq!(plan.sizes, vec![(500, 1000), (1000, 500), (100, 200)]);
+        assert_eq!(plan.decode_shrink, 4.0);
+        let crop_first: Pipeline = "crop:0,0,10,10|fit:5".parse().unwrap();
+        let plan = crop_first
+            .plan(&info(40, 20, crate::Orientation::Normal), &limits)
+            .unwrap();
+        assert_eq!(
+            plan.decode_shrink, 1.0,
+            "only a first resampling step counts"
+        );
 
         let huge: Pipeline = "scale:10".parse().unwrap();
         let error = huge
