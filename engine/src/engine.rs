@@ -310,6 +310,19 @@ fn execute(
     lap(&mut timings.decode);
 
     let mut frame = decoded.frame;
+    if (frame.width(), frame.height()) != (info.width, info.height) {
+        // The plan (crop rectangles, limits) was made for the header's size.
+        return Err(Error::malformed(
+            info.format,
+            format!(
+                "header says {}x{}, image data is {}x{}",
+                info.width,
+                info.height,
+                frame.width(),
+                frame.height()
+            ),
+        ));
+    }
     if pipeline.auto_orient {
         frame = geometry::orient(frame, info.orientation)?;
     }

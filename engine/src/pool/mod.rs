@@ -359,7 +359,9 @@ mod tests {
         let gate = Arc::new(Mutex::new(gate));
         let blocker = Arc::clone(&gate);
         pool.submit(
-            task(1, 1, move |_| drop(blocker.lock().unwrap().recv())),
+            task(1, 1, move |_| {
+                let _ = blocker.lock().unwrap().recv();
+            }),
             false,
         )
         .unwrap();
@@ -461,7 +463,9 @@ mod tests {
                     id,
                     memory: 1,
                     work: Box::new(work),
-                    abandon: Box::new(move |_| drop(abandoned.fetch_add(1, Ordering::SeqCst))),
+                    abandon: Box::new(move |_| {
+                        abandoned.fetch_add(1, Ordering::SeqCst);
+                    }),
                 },
                 false,
             )
