@@ -229,7 +229,10 @@ impl Pool {
         let workers =
             std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));
         if report.still_running == 0 {
-            for worker in workers {
+            // A waker run inline may drop the last engine handle on a worker; that worker
+            // cannot join itself, and it exits on its own once it returns to its loop.
+            let current = std::thread::current().id();
+            for worker in workers.into_iter().filter(|w| w.thread().id() != current) {
                 let _ = worker.join();
             }
         }
