@@ -68,9 +68,12 @@ fn batch_results_come_back_in_input_order_one_per_input() {
 #[test]
 fn overloaded_when_full_and_dropping_a_queued_handle_frees_its_slot() {
     let engine = engine(1, 1, 1 << 30);
-    // A job slow enough to keep the only worker busy while we fill the queue.
+    // A job slow enough (an exact 31-tap blur of 12 MP) to keep the only worker busy.
     let slow = engine
-        .submit(read("photos/dragonfly-1280.jpg"), pipeline("blur:20|png"))
+        .submit(
+            read("photos/dragonfly-12mp.jpg"),
+            pipeline("blur:5|fit:64|png"),
+        )
         .unwrap();
     while engine.stats().running == 0 {
         std::thread::sleep(Duration::from_millis(1));
@@ -208,7 +211,10 @@ fn shutdown_finishes_queued_work_then_refuses() {
 fn shutdown_with_a_timeout_fails_what_it_could_not_finish() {
     let engine = engine(1, 16, 1 << 30);
     let slow = engine
-        .submit(read("photos/dragonfly-1280.jpg"), pipeline("blur:20|png"))
+        .submit(
+            read("photos/dragonfly-12mp.jpg"),
+            pipeline("blur:5|fit:64|png"),
+        )
         .unwrap();
     let queued: Vec<_> = (0..3)
         .map(|_| {
