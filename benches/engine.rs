@@ -8,7 +8,10 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use prism_engine::{Engine, EngineConfig, Frame, Op, OutputFormat, OutputSpec, Pipeline};
 
 const PHOTOS: [(&str, &str); 2] = [
@@ -55,25 +58,32 @@ fn megapixels(frame: &Frame) -> Throughput {
     Throughput::Elements(u64::from(frame.width()) * u64::from(frame.height()))
 }
 
+/// A group of few, long samples (each iteration handles a whole photo), throughput in pixels.
+fn photo_group<'c>(
+    c: &'c mut Criterion,
+    name: &str,
+    seconds: u64,
+    frame: &Frame,
+) -> BenchmarkGroup<'c, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(seconds))
+        .throughput(megapixels(frame));
+    group
+}
+
 fn benches(c: &mut Criterion) {
     let engine = Engine::new(EngineConfig::default()).expect("engine starts");
     for (label, file) in PHOTOS {
         let bytes = photo(file);
         let (_, frame) = engine.decode(&bytes).expect("decodes");
 
-        let mut group = c.benchmark_group("decode");
-        group
-            .sample_size(10)
-            .measurement_time(Duration::from_secs(3))
-            .throughput(megapixels(&frame));
+        let mut group = photo_group(c, "decode", 3, &frame);
         group.bench_function(label, |b| b.iter(|| engine.decode(black_box(&bytes))));
         group.finish();
 
-        let mut group = c.benchmark_group("ops");
-        group
-            .sample_size(10)
-            .measurement_time(Duration::from_secs(2))
-            .throughput(megapixels(&frame));
+        let mut group = photo_group(c, "ops", 2, &frame);
         for text in OPS {
             let op = op(text);
             let size = op
@@ -89,11 +99,7 @@ fn benches(c: &mut Criterion) {
         }
         group.finish();
 
-        let mut group = c.benchmark_group("encode");
-        group
-            .sample_size(10)
-            .measurement_time(Duration::from_secs(3))
-            .throughput(megapixels(&frame));
+        let mut group = photo_group(c, "encode", 3, &frame);
         for format in [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp] {
             let spec = OutputSpec {
                 format: Some(format),
@@ -113,11 +119,7 @@ fn benches(c: &mut Criterion) {
         }
         group.finish();
 
-        let mut group = c.benchmark_group("pipeline");
-        group
-            .sample_size(10)
-            .measurement_time(Duration::from_secs(3))
-            .throughput(megapixels(&frame));
+        let mut group = photo_group(c, "pipeline", 3, &frame);
         for text in ["fit:1280x1280|jpeg:85", "fit:320x320|jpeg:85"] {
             let pipeline: Pipeline = text.parse().expect("valid pipeline");
             group.bench_with_input(BenchmarkId::new(text, label), &bytes, |b, bytes| {
