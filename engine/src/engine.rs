@@ -183,7 +183,7 @@ impl Engine {
         frame: Frame,
         output: &OutputSpec,
     ) -> Result<(OutputFormat, Vec<u8>), Error> {
-        guarded(|| encode(frame, output, None))
+        guarded(|| encode(frame.without_opaque_alpha(), output, None))
     }
 
     fn enqueue(
@@ -331,7 +331,10 @@ fn execute(
     }
     lap(&mut timings.ops);
 
-    let (width, height, has_alpha) = (frame.width(), frame.height(), !frame.is_opaque());
+    // Ops such as crop can leave an alpha channel opaque everywhere: drop it once here, so
+    // the layout alone says whether transparency remains.
+    let frame = frame.without_opaque_alpha();
+    let (width, height, has_alpha) = (frame.width(), frame.height(), frame.has_alpha());
     let (format, bytes) = encode(frame, &pipeline.output, decoded.icc_profile.as_deref())?;
     lap(&mut timings.encode);
 
@@ -364,22 +367,24 @@ const SHRINKING_QUALITIES: [u8; 6] = [75, 60, 45, 30, 20, 10];
 /// Low bits dropped per channel, in order, when a lossless output must fit `maxkb`.
 const DROPPED_BITS: [u32; 4] = [1, 2, 3, 4];
 
-/// Encodes in the requested (or automatic) format, then, if `max_kilobytes` is set and
+/// Encodes in the requested format, or automatically (JPEG unless the frame has an alpha
+/// channel; callers drop an opaque one first), then, if `max_kilobytes` is set and
 /// exceeded, retries with less quality (JPEG) or fewer colour bits (PNG/WebP).
 fn encode(
     frame: Frame,
     spec: &OutputSpec,
     icc: Option<&[u8]>,
 ) -> Result<(OutputFormat, Vec<u8>), Error> {
-    let format = spec.format.unwrap_or(if frame.is_opaque() {
-        OutputFormat::Jpeg
-    } else {
+    let format = spec.format.unwrap_or(if frame.has_alpha() {
         OutputFormat::Png
+    } else {
+        OutputFormat::Jpeg
     });
-    let bytes = codec::encode(frame.clone(), format, spec.quality, icc)?;
     let Some(max_kilobytes) = spec.max_kilobytes else {
-        return Ok((format, bytes));
+        return codec::encode(frame, format, spec.quality, icc).map(|bytes| (format, bytes));
     };
+    // Only a size bound needs the frame again for retries.
+    let bytes = codec::encode(frame.clone(), format, spec.quality, icc)?;
     let max_bytes = max_kilobytes as usize * 1024;
     if bytes.len() <= max_bytes {
         return Ok((format, bytes));
