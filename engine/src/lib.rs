@@ -50,4 +50,4 @@ pub use ops::{Filter, Op};
 pub use orientation::Orientation;
 pub use pipeline::{OutputSpec, Pipeline};
 pub use pool::ShutdownReport;
-pub use stats::{LatencySummary, StatsSnapshot};
+pub use stats::{Histogram, LatencySummary, StatsSnapshot};

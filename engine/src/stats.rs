@@ -15,13 +15,20 @@ const SUB_BUCKETS: u32 = 1 << SUB_BITS;
 /// Enough doublings of a microsecond for over an hour.
 const BUCKETS: usize = (33 * SUB_BUCKETS) as usize;
 
-/// A log-scale histogram of durations in microseconds.
-struct Histogram {
+/// A lock-free log-scale histogram of durations in microseconds; the bot reuses it for its
+/// own stage latencies.
+pub struct Histogram {
     counts: [AtomicU64; BUCKETS],
 }
 
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram::new()
+    }
+}
+
 impl Histogram {
-    fn new() -> Histogram {
+    pub fn new() -> Histogram {
         Histogram {
             counts: std::array::from_fn(|_| AtomicU64::new(0)),
         }
@@ -48,12 +55,12 @@ impl Histogram {
         Duration::from_micros(low + width.max(1) - 1)
     }
 
-    fn record(&self, duration: Duration) {
+    pub fn record(&self, duration: Duration) {
         let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
         self.counts[Histogram::bucket(micros)].fetch_add(1, Ordering::Relaxed);
     }
 
-    fn summary(&self) -> LatencySummary {
+    pub fn summary(&self) -> LatencySummary {
         let counts: Vec<u64> = self
             .counts
             .iter()

@@ -1,0 +1,154 @@
+//! The admin commands' reports: /health, /performance, /admin_stats.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use prism_engine::LatencySummary;
+
+use crate::metrics::resident_bytes;
+use crate::service::{Service, unix_millis};
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One line per part; every check is bounded by a timeout.
+pub async fn health(service: &Service) -> (bool, String) {
+    let engine = service.engine.stats();
+    let engine_line = format!(
+        "engine: ok ({} threads, {} running, {} queued)",
+        service.engine.config().threads,
+        engine.running,
+        engine.queued
+    );
+    let store = match tokio::time::timeout(CHECK_TIMEOUT, service.store.ping()).await {
+        Ok(Ok(())) => "store: ok (sqlite)".to_string(),
+        Ok(Err(error)) => format!("store: FAILING ({error})"),
+        Err(_) => "store: FAILING (no answer in 5 s)".to_string(),
+    };
+    let telegram = match tokio::time::timeout(CHECK_TIMEOUT, service.telegram.reachable()).await {
+        Ok(Ok(())) => "telegram: reachable".to_string(),
+        Ok(Err(error)) => format!("telegram: UNREACHABLE ({error})"),
+        Err(_) => "telegram: UNREACHABLE (no answer in 5 s)".to_string(),
+    };
+    let cache = service.cache.stats();
+    let cache_line = format!(
+        "cache: ok (in-process, {} entries, {} of {} MiB)",
+        cache.entries,
+        cache.bytes >> 20,
+        cache.capacity_bytes >> 20
+    );
+    let healthy = !store.contains("FAILING") && !telegram.contains("UNREACHABLE");
+    let status = if healthy { "healthy" } else { "DEGRADED" };
+    let text =
+        format!("Status: {status}\n{engine_line}\nbackend: cpu\n{cache_line}\n{store}\n{telegram}");
+    (healthy, text)
+}
+
+pub fn performance(service: &Service) -> String {
+    let bot = service.metrics.snapshot();
+    let engine = service.engine.stats();
+    let cache = service.cache.stats();
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "Uptime {}; requests {} (done {}, failed {}, refused {}); {:.2} images/s",
+        crate::service::human_duration(bot.uptime),
+        bot.requests,
+        bot.completed,
+        bot.failed,
+        bot.refused,
+        bot.images_per_second
+    );
+    if !service.metrics.enabled() {
+        text.push_str("Latency tracking is off (ENABLE_PERFORMANCE_MONITORING=false).\n");
+    }
+    text.push_str("Latency p50 / p95 / p99:\n");
+    let stages = [
+        ("waiting for a slot", bot.admission_wait),
+        ("download", bot.download),
+        ("engine queue", engine.queue_wait),
+        ("decode", engine.decode),
+        ("operations", engine.ops),
+        ("encode", engine.encode),
+        ("engine total", bot.engine),
+        ("upload", bot.upload),
+        ("reply (processed)", bot.total),
+        ("reply (cache hit)", bot.total_cache_hit),
+    ];
+    for (name, summary) in stages {
+        let _ = writeln!(text, "• {name}: {}", percentiles(&summary));
+    }
+    let _ = writeln!(
+        text,
+        "Queue: {} running, {} waiting (engine: {} running, {} queued); {} chats awaiting replies; \
+         rate limit tracks {} users",
+        service.admission.running(),
+        service.admission.waiting(),
+        engine.running,
+        engine.queued,
+        service.order.pending_chats(),
+        service.rate_limiter.tracked_users()
+    );
+    let _ = writeln!(
+        text,
+        "Cache: {:.0}% hits ({} hits, {} misses), {} entries, {} MiB",
+        cache.hit_rate() * 100.0,
+        cache.hits,
+        cache.misses,
+        cache.entries,
+        cache.bytes >> 20
+    );
+    let rss = resident_bytes().map_or("unknown".to_string(), |b| format!("{} MiB", b >> 20));
+    let _ = writeln!(
+        text,
+        "Memory: resident {rss} of {} MiB limit; engine reserved {} of {} MiB",
+        service.config.memory_limit_bytes >> 20,
+        engine.reserved_bytes >> 20,
+        engine.memory_budget_bytes >> 20
+    );
+    let _ = write!(
+        text,
+        "Backends: cpu {} jobs, gpu 0; store write errors {}",
+        bot.cpu_jobs, bot.store_errors
+    );
+    text
+}
+
+fn percentiles(summary: &LatencySummary) -> String {
+    if summary.count == 0 {
+        return "no data".into();
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    format!(
+        "{:.1} / {:.1} / {:.1} ms (n={})",
+        ms(summary.p50),
+        ms(summary.p95),
+        ms(summary.p99),
+        summary.count
+    )
+}
+
+pub async fn admin_stats(service: &Service) -> String {
+    let stats = match service.store.admin_stats(unix_millis()).await {
+        Ok(stats) => stats,
+        Err(error) => return format!("The store is not answering: {error}"),
+    };
+    let mut text = format!(
+        "Users: {}\nRequests: {} in the last 24 h, {} in total\n",
+        stats.users, stats.requests_today, stats.requests_total
+    );
+    text.push_str("Top operations:\n");
+    if stats.top_operations.is_empty() {
+        text.push_str("• none yet\n");
+    }
+    for (name, count) in &stats.top_operations {
+        let _ = writeln!(text, "• {name}: {count}");
+    }
+    text.push_str("Errors by kind:\n");
+    if stats.errors_by_kind.is_empty() {
+        text.push_str("• none\n");
+    }
+    for (kind, count) in &stats.errors_by_kind {
+        let _ = writeln!(text, "• {kind}: {count}");
+    }
+    text
+}

@@ -1,0 +1,340 @@
+//! The bot's configuration: environment variables (and `.env`), with defaults sized for
+//! the machine, validated once at start-up with messages that name the variable.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use teloxide::types::UserId;
+
+/// Telegram's getFile refuses files above 20 MB, so the bot refuses them before asking.
+pub const TELEGRAM_DOWNLOAD_LIMIT: u64 = 20 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is required (get a token from @BotFather)")]
+    Missing(&'static str),
+    #[error("{name}={value:?}: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// How updates reach the bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateSource {
+    /// getUpdates long polling (the default: works behind NAT, needs no certificate).
+    Polling,
+    /// Telegram posts updates to `url`; the bot listens on `listen`.
+    Webhook { url: String, listen: SocketAddr },
+}
+
+/// Everything the bot reads from its environment.
+#[derive(Clone)]
+pub struct BotConfig {
+    pub token: String,
+    /// Bot API server, e.g. a local `telegram-bot-api` or a test stand-in.
+    pub api_url: String,
+    pub updates: UpdateSource,
+    /// `sqlite://path?mode=rwc` (created if missing).
+    pub database_url: String,
+    pub db_pool_min: u32,
+    pub db_pool_max: u32,
+    /// Engine worker threads.
+    pub threads: usize,
+    /// Images being downloaded, processed or uploaded at once.
+    pub max_concurrent: usize,
+    /// Requests allowed to wait for one of those slots; beyond it users are told to retry.
+    pub queue_size: usize,
+    pub cache_ttl: Duration,
+    pub cache_bytes: usize,
+    /// Image requests per user per hour; admins are exempt.
+    pub rate_limit_per_hour: u32,
+    /// The whole process's memory target; the engine gets 60 % of it, the cache 10 %.
+    pub memory_limit_bytes: usize,
+    pub cleanup_interval: Duration,
+    pub performance_monitoring: bool,
+    pub health_check_interval: Duration,
+    pub admins: HashSet<UserId>,
+    /// Telegram's outbound limits (about 30 messages/s); off only for benchmarks.
+    pub throttle: bool,
+    /// getUpdates long-poll timeout; kept well below the HTTP client's timeout.
+    pub polling_timeout: Duration,
+    /// Serves GET /health and /metrics when set.
+    pub health_addr: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for BotConfig {
+    // Never print the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BotConfig")
+            .field("api_url", &self.api_url)
+            .field("updates", &self.updates)
+            .field("database_url", &self.database_url)
+            .field("threads", &self.threads)
+            .field("max_concurrent", &self.max_concurrent)
+            .field("queue_size", &self.queue_size)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("cache_bytes", &self.cache_bytes)
+            .field("rate_limit_per_hour", &self.rate_limit_per_hour)
+            .field("memory_limit_bytes", &self.memory_limit_bytes)
+            .field("admins", &self.admins.len())
+            .field("throttle", &self.throttle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BotConfig {
+    /// Reads the process environment (after `.env`, if the caller loaded one).
+    pub fn from_env() -> Result<BotConfig, ConfigError> {
+        BotConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<BotConfig, ConfigError> {
+        let env = Env { lookup: &lookup };
+        let token = env
+            .text("TELEGRAM_BOT_TOKEN")
+            .ok_or(ConfigError::Missing("TELEGRAM_BOT_TOKEN"))?;
+        if !token.contains(':') {
+            return Err(ConfigError::Invalid {
+                name: "TELEGRAM_BOT_TOKEN",
+                value: "<hidden>".into(),
+                reason: "a bot token looks like 123456:ABC-DEF...".into(),
+            });
+        }
+        let threads = env.number("THREAD_POOL_SIZE", default_threads(), 1, 256)?;
+        let memory_limit_mb =
+            env.number("MEMORY_LIMIT_MB", default_memory_limit_mb(), 64, 1 << 20)?;
+        let max_concurrent = env.number("MAX_CONCURRENT_REQUESTS", threads * 2, 1, 4096)?;
+        let cache_mb_default = (memory_limit_mb / 10).max(1);
+        let updates = match env.text("WEBHOOK_URL") {
+            None => UpdateSource::Polling,
+            Some(url) => {
+                if !url.starts_with("https://") && !url.starts_with("http://") {
+                    return Err(ConfigError::Invalid {
+                        name: "WEBHOOK_URL",
+                        value: url,
+                        reason: "must be an http(s) URL that reaches this process".into(),
+                    });
+                }
+                UpdateSource::Webhook {
+                    url,
+                    listen: env.parsed("WEBHOOK_LISTEN", "0.0.0.0:8443")?,
+                }
+            }
+        };
+        let database_url = env
+            .text("DATABASE_URL")
+            .unwrap_or_else(|| "sqlite://prism-bot.sqlite?mode=rwc".into());
+        if !database_url.starts_with("sqlite:") {
+            return Err(ConfigError::Invalid {
+                name: "DATABASE_URL",
+                value: database_url,
+                reason: "only sqlite:// URLs are supported by this build".into(),
+            });
+        }
+        let config = BotConfig {
+            token,
+            api_url: env
+                .text("TELEGRAM_API_URL")
+                .unwrap_or_else(|| "https://api.telegram.org".into()),
+            updates,
+            database_url,
+            db_pool_min: env.number("DB_POOL_MIN_SIZE", 1, 0, 64)?,
+            db_pool_max: env.number("DB_POOL_MAX_SIZE", 4, 1, 64)?,
+            threads,
+            max_concurrent,
+            queue_size: env.number("REQUEST_QUEUE_SIZE", 256, 0, 1 << 20)?,
+            cache_ttl: Duration::from_secs(env.number("IMAGE_CACHE_TTL", 3600, 1, 30 * 86_400)?),
+            cache_bytes: env.number("IMAGE_CACHE_MB", cache_mb_default, 0, 1 << 20)? << 20,
+            rate_limit_per_hour: env.number("RATE_LIMIT_PER_USER", 50, 1, 1_000_000)?,
+            memory_limit_bytes: memory_limit_mb << 20,
+            cleanup_interval: Duration::from_secs(env.number(
+                "CLEANUP_INTERVAL",
+                300,
+                1,
+                86_400,
+            )?),
+            performance_monitoring: env.flag("ENABLE_PERFORMANCE_MONITORING", true)?,
+            health_check_interval: Duration::from_secs(env.number(
+                "HEALTH_CHECK_INTERVAL",
+                60,
+                1,
+                86_400,
+            )?),
+            admins: env.admins()?,
+            throttle: env.flag("TELEGRAM_THROTTLE", true)?,
+            polling_timeout: Duration::from_secs(env.number("POLLING_TIMEOUT", 10, 0, 50)?),
+            health_addr: match env.text("HEALTH_ADDR") {
+                None => None,
+                Some(_) => Some(env.parsed("HEALTH_ADDR", "")?),
+            },
+        };
+        if config.db_pool_min > config.db_pool_max {
+            return Err(ConfigError::Invalid {
+                name: "DB_POOL_MIN_SIZE",
+                value: config.db_pool_min.to_string(),
+                reason: format!("larger than DB_POOL_MAX_SIZE ({})", config.db_pool_max),
+            });
+        }
+        Ok(config)
+    }
+
+    /// The engine's share of the memory limit.
+    pub fn engine_memory_budget(&self) -> usize {
+        self.memory_limit_bytes / 10 * 6
+    }
+
+    pub fn is_admin(&self, user: UserId) -> bool {
+        self.admins.contains(&user)
+    }
+}
+
+struct Env<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Env<'_> {
+    fn text(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|value| value.trim().to_string())
+            .filter(|value| !value.is_empty())
+    }
+
+    fn parsed<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        default: &str,
+    ) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let value = self.text(name).unwrap_or_else(|| default.into());
+        value.parse().map_err(|error: T::Err| ConfigError::Invalid {
+            name,
+            reason: error.to_string(),
+            value,
+        })
+    }
+
+    fn number<T>(&self, name: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let Some(value) = self.text(name) else {
+            return Ok(default);
+        };
+        match value.parse::<T>() {
+            Ok(number) if number >= min && number <= max => Ok(number),
+            _ => Err(ConfigError::Invalid {
+                name,
+                value,
+                reason: format!("expected a whole number from {min} to {max}"),
+            }),
+        }
+    }
+
+    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.text(name).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
+            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
+            Some(value) => Err(ConfigError::Invalid {
+                name,
+                value,
+                reason: "expected true or false".into(),
+            }),
+        }
+    }
+
+    fn admins(&self) -> Result<HashSet<UserId>, ConfigError> {
+        let Some(list) = self.text("ADMIN_IDS") else {
+            return Ok(HashSet::new());
+        };
+        list.split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(|id| {
+                id.parse::<u64>()
+                    .map(UserId)
+                    .map_err(|_| ConfigError::Invalid {
+                        name: "ADMIN_IDS",
+                        value: list.clone(),
+                        reason: format!("`{id}` is not a numeric Telegram user id"),
+                    })
+            })
+            .collect()
+    }
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// A quarter of the machine's memory, at least 256 MiB (like the engine's own default).
+fn default_memory_limit_mb() -> usize {
+    (prism_engine::EngineConfig::default().memory_budget_bytes >> 20).max(256)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<BotConfig, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        BotConfig::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn a_token_alone_is_enough() {
+        let config = config(&[("TELEGRAM_BOT_TOKEN", "1:abc")]).expect("valid");
+        assert_eq!(config.updates, UpdateSource::Polling);
+        assert_eq!(config.rate_limit_per_hour, 50);
+        assert!(config.database_url.starts_with("sqlite:"));
+        assert!(config.engine_memory_budget() < config.memory_limit_bytes);
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        assert!(matches!(
+            config(&[]),
+            Err(ConfigError::Missing("TELEGRAM_BOT_TOKEN"))
+        ));
+        let error = config(&[
+            ("TELEGRAM_BOT_TOKEN", "1:abc"),
+            ("RATE_LIMIT_PER_USER", "lots"),
+        ])
+        .expect_err("invalid");
+        assert!(
+            error
+                .to_string()
+                .starts_with("RATE_LIMIT_PER_USER=\"lots\""),
+            "{error}"
+        );
+        let error =
+            config(&[("TELEGRAM_BOT_TOKEN", "1:abc"), ("ADMIN_IDS", "1, x")]).expect_err("invalid");
+        assert!(error.to_string().contains("`x`"), "{error}");
+        let error = config(&[("TELEGRAM_BOT_TOKEN", "secret")]).expect_err("invalid");
+        assert!(!error.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn webhook_mode_and_admins() {
+        let config = config(&[
+            ("TELEGRAM_BOT_TOKEN", "1:abc"),
+            ("WEBHOOK_URL", "https://bot.example.com/hook"),
+            ("WEBHOOK_LISTEN", "127.0.0.1:9000"),
+            ("ADMIN_IDS", "7, 8"),
+        ])
+        .expect("valid");
+        assert!(matches!(config.updates, UpdateSource::Webhook { .. }));
+        assert!(config.is_admin(UserId(8)) && !config.is_admin(UserId(9)));
+    }
+}

@@ -1,0 +1,291 @@
+//! Every call to Telegram's Bot API in one place: the client (timeouts sized for 20 MB
+//! transfers), the outbound throttle, retries that honour `retry_after`, bounded downloads,
+//! and sending a result as a photo, document or sticker.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use teloxide::RequestError;
+use teloxide::adaptors::Throttle;
+use teloxide::adaptors::throttle::{Limits, Settings};
+use teloxide::net::Download;
+use teloxide::payloads::{
+    SendDocumentSetters, SendMessageSetters, SendPhotoSetters, SendStickerSetters,
+};
+use teloxide::prelude::*;
+use teloxide::types::{ChatAction, FileId, InputFile, MessageId, ReplyMarkup, ReplyParameters};
+
+use crate::config::BotConfig;
+use crate::delivery::Delivery;
+
+/// The HTTP client's total timeout: a 20 MB upload on a slow link needs minutes, and the
+/// long-poll timeout must stay below it.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(300);
+/// A `retry_after` is honoured this many times before the request is given up.
+const MAX_RETRIES: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelegramError {
+    #[error("Telegram API: {0}")]
+    Request(#[from] RequestError),
+    #[error("download: {0}")]
+    Download(String),
+    #[error("the file is {size} bytes; at most {limit} can be fetched")]
+    TooLarge { size: u64, limit: u64 },
+    #[error("invalid TELEGRAM_API_URL: {0}")]
+    ApiUrl(String),
+    #[error("HTTP client: {0}")]
+    Client(String),
+}
+
+/// The Bot API: messages go through the throttle when it is on; getFile, downloads and
+/// getMe are not messages and go direct.
+#[derive(Clone)]
+pub struct Telegram {
+    pub bot: Bot,
+    throttled: Option<Throttle<Bot>>,
+}
+
+/// Runs `$call` (an expression using `$api`, ending in `.send()`) on the throttled
+/// requester when there is one, else on the plain bot; both give the same result type.
+macro_rules! on_api {
+    ($telegram:expr, |$api:ident| $call:expr) => {
+        match &$telegram.throttled {
+            Some($api) => $call.await,
+            None => {
+                let $api = &$telegram.bot;
+                $call.await
+            }
+        }
+    };
+}
+
+impl Telegram {
+    /// Must be called inside the tokio runtime (the throttle spawns its worker).
+    pub fn connect(config: &BotConfig) -> Result<Telegram, TelegramError> {
+        let client = teloxide::net::default_reqwest_settings()
+            .timeout(HTTP_TIMEOUT)
+            .build()
+            .map_err(|e| TelegramError::Client(e.to_string()))?;
+        let url = url::Url::parse(&config.api_url)
+            .map_err(|e| TelegramError::ApiUrl(format!("{}: {e}", config.api_url)))?;
+        let bot = Bot::with_client(&config.token, client).set_api_url(url);
+        // Our own retry loop below handles `retry_after`; the throttle only shapes.
+        let throttled = config.throttle.then(|| {
+            let settings = Settings::default().limits(Limits::default()).no_retry();
+            Throttle::spawn_with_settings(bot.clone(), settings)
+        });
+        Ok(Telegram { bot, throttled })
+    }
+
+    /// Fetches a file by id, refusing more than `limit` bytes before and during transfer.
+    pub async fn download(&self, file_id: &FileId, limit: u64) -> Result<Vec<u8>, TelegramError> {
+        let file = with_retry(|| self.bot.get_file(file_id.clone()).send()).await?;
+        let announced = u64::from(file.meta.size);
+        if announced != u64::from(u32::MAX) && announced > limit {
+            return Err(TelegramError::TooLarge {
+                size: announced,
+                limit,
+            });
+        }
+        let mut stream = self.bot.download_file_stream(&file.path);
+        let mut bytes = Vec::with_capacity(announced.min(limit) as usize);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| TelegramError::Download(e.without_url().to_string()))?;
+            if (bytes.len() + chunk.len()) as u64 > limit {
+                return Err(TelegramError::TooLarge {
+                    size: (bytes.len() + chunk.len()) as u64,
+                    limit,
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+
+    /// A text reply (Markdown-free, so user text is never misparsed).
+    pub async fn reply(
+        &self,
+        chat: ChatId,
+        to: Option<MessageId>,
+        text: &str,
+    ) -> Result<Message, TelegramError> {
+        Ok(with_retry(|| {
+            let reply = to.map(|to| ReplyParameters::new(to).allow_sending_without_reply());
+            async move {
+                on_api!(self, |api| {
+                    let mut request = api.send_message(chat, text);
+                    if let Some(reply) = reply {
+                        request = request.reply_parameters(reply);
+                    }
+                    request.send()
+                })
+            }
+        })
+        .await?)
+    }
+
+    pub async fn reply_with_markup(
+        &self,
+        chat: ChatId,
+        to: MessageId,
+        text: &str,
+        markup: ReplyMarkup,
+    ) -> Result<Message, TelegramError> {
+        Ok(with_retry(|| {
+            let markup = markup.clone();
+            async move {
+                on_api!(self, |api| api
+                    .send_message(chat, text)
+                    .reply_parameters(ReplyParameters::new(to).allow_sending_without_reply())
+                    .reply_markup(markup)
+                    .send())
+            }
+        })
+        .await?)
+    }
+
+    pub async fn edit_text(
+        &self,
+        chat: ChatId,
+        message: MessageId,
+        text: &str,
+    ) -> Result<(), TelegramError> {
+        with_retry(|| async move {
+            on_api!(self, |api| api
+                .edit_message_text(chat, message, text)
+                .send())
+        })
+        .await?;
+        Ok(())
+    }
+
+    pub async fn answer_callback(
+        &self,
+        id: &teloxide::types::CallbackQueryId,
+        text: Option<&str>,
+    ) -> Result<(), TelegramError> {
+        with_retry(|| async move {
+            on_api!(self, |api| {
+                let mut request = api.answer_callback_query(id.clone());
+                if let Some(text) = text {
+                    request = request.text(text);
+                }
+                request.send()
+            })
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// "Sending a photo…" in the chat header while work runs (best effort).
+    pub async fn show_working(&self, chat: ChatId) {
+        if let Err(error) = on_api!(self, |api| api
+            .send_chat_action(chat, ChatAction::UploadPhoto)
+            .send())
+        {
+            tracing::debug!(%error, "chat action failed");
+        }
+    }
+
+    /// Sends a result, by `file_id` when Telegram already has it, else uploading `bytes`.
+    /// Returns the file id Telegram assigned, for the cache.
+    pub async fn send_result(
+        &self,
+        chat: ChatId,
+        to: MessageId,
+        delivery: Delivery,
+        file: ResultFile,
+    ) -> Result<Option<String>, TelegramError> {
+        let input = || match &file {
+            ResultFile::Known(id) => InputFile::file_id(FileId(id.clone())),
+            ResultFile::Upload { bytes, name } => {
+                InputFile::memory(bytes.clone()).file_name(name.clone())
+            }
+        };
+        let reply = ReplyParameters::new(to).allow_sending_without_reply();
+        let sent = match delivery {
+            Delivery::Photo => {
+                with_retry(|| async {
+                    on_api!(self, |api| api
+                        .send_photo(chat, input())
+                        .reply_parameters(reply.clone())
+                        .send())
+                })
+                .await?
+            }
+            Delivery::Document => {
+                with_retry(|| async {
+                    on_api!(self, |api| api
+                        .send_document(chat, input())
+                        .reply_parameters(reply.clone())
+                        .send())
+                })
+                .await?
+            }
+            Delivery::Sticker => {
+                with_retry(|| async {
+                    on_api!(self, |api| api
+                        .send_sticker(chat, input())
+                        .reply_parameters(reply.clone())
+                        .send())
+                })
+                .await?
+            }
+        };
+        Ok(sent_file_id(&sent, delivery))
+    }
+
+    /// getMe, for /health.
+    pub async fn reachable(&self) -> Result<(), TelegramError> {
+        self.bot.get_me().send().await?;
+        Ok(())
+    }
+}
+
+/// What to send: a file Telegram already has, or new bytes.
+pub enum ResultFile {
+    Known(String),
+    Upload { bytes: Bytes, name: String },
+}
+
+fn sent_file_id(message: &Message, delivery: Delivery) -> Option<String> {
+    match delivery {
+        Delivery::Photo => message
+            .photo()
+            .and_then(|sizes| {
+                sizes
+                    .iter()
+                    .max_by_key(|p| u64::from(p.width) * u64::from(p.height))
+            })
+            .map(|p| p.file.id.0.clone()),
+        Delivery::Document => message.document().map(|d| d.file.id.0.clone()),
+        Delivery::Sticker => message.sticker().map(|s| s.file.id.0.clone()),
+    }
+}
+
+/// Runs a request again after each `retry_after` Telegram asks for (flood control), so
+/// a reply is delayed, never dropped.
+async fn with_retry<T, F, Fut>(mut request: F) -> Result<T, RequestError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RequestError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match request().await {
+            Err(RequestError::RetryAfter(after)) if attempt < MAX_RETRIES => {
+                attempt += 1;
+                tracing::warn!(
+                    seconds = after.seconds(),
+                    attempt,
+                    "Telegram asked to retry later"
+                );
+                tokio::time::sleep(after.duration()).await;
+            }
+            result => return result,
+        }
+    }
+}
