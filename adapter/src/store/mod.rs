@@ -54,10 +54,12 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
 }
 
-/// Step names of a canonical pipeline: `fit:800x800|gray|jpeg:85` → fit, gray, jpeg.
+/// Operation names of a canonical pipeline, without the output settings:
+/// `fit:800x800|gray|jpeg:85` → fit, gray.
 pub(crate) fn operation_names(pipeline: &str) -> impl Iterator<Item = &str> {
+    const OUTPUT_STEPS: &[&str] = &["jpeg", "png", "webp", "auto", "maxkb", "noorient"];
     pipeline
         .split('|')
         .map(|step| step.split(':').next().unwrap_or_default().trim())
-        .filter(|name| !name.is_empty())
+        .filter(|name| !name.is_empty() && !OUTPUT_STEPS.contains(name))
 }
