@@ -1,0 +1,166 @@
+//! Load check: 100 simulated users send Telegram-sized photos to the bot through the
+//! stand-in at once, then at 80 % of the engine's own capacity, then again as cache hits.
+//! Prints throughput (and its ratio to the engine alone on the same photos and threads),
+//! p50/p99 reply latency and peak memory. It asserts only that every user got the right
+//! answer: timings are reported, never asserted (machines are shared and noisy).
+//!
+//! Full run: `cargo test --release --test bot_load -- --nocapture`; PRISM_LOAD_USERS sets the
+//! number of users, PRISM_LOAD_PHOTOS a folder of JPEGs (longest side ~1280) to use instead
+//! of the fixture photo.
+
+mod standin;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use prism_bot::BotConfig;
+use prism_engine::{Engine, EngineConfig, Pipeline};
+use serde_json::Value;
+use standin::{FileRef, StandIn, TOKEN};
+
+const PIPELINE: &str = "fit:800x800|jpeg:85";
+const THREADS: usize = 2;
+
+fn photos() -> Vec<Vec<u8>> {
+    if let Ok(folder) = std::env::var("PRISM_LOAD_PHOTOS") {
+        let mut paths: Vec<_> = std::fs::read_dir(&folder)
+            .expect("PRISM_LOAD_PHOTOS folder")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "jpg" || e == "jpeg"))
+            .collect();
+        paths.sort();
+        return paths.iter().map(|p| std::fs::read(p).expect("photo")).collect();
+    }
+    vec![std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/photos/dragonfly-1280.jpg")).expect("fixture")]
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Sends one photo per user (at `interval` apart) and returns each reply's latency.
+async fn send_and_wait(standin: &StandIn, files: &[FileRef], first_user: i64, interval: Duration) -> Vec<Duration> {
+    let mut sent: Vec<(i64, Value, Instant)> = Vec::new();
+    let start = Instant::now();
+    for (index, file) in files.iter().enumerate() {
+        let due = start + interval * index as u32;
+        tokio::time::sleep_until(due.into()).await;
+        let user = first_user + index as i64;
+        let message = standin.photo(user, user, file, Some("fit 800"));
+        sent.push((user, message, Instant::now()));
+    }
+    let mut latencies = Vec::new();
+    for (user, message, at) in sent {
+        let id = message["message_id"].as_i64().expect("id");
+        let reply = standin.wait_reply("sendphoto", user, id).await;
+        latencies.push(reply.at.duration_since(at));
+    }
+    latencies.sort();
+    latencies
+}
+
+fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib / 1024)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_users_send_photos_at_once() {
+    let users: usize = std::env::var("PRISM_LOAD_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let photos = photos();
+    let inputs: Vec<Vec<u8>> = (0..users).map(|i| photos[i % photos.len()].clone()).collect();
+
+    // The engine alone, same photos, same threads.
+    let engine_rate = {
+        let inputs = inputs.clone();
+        tokio::task::spawn_blocking(move || {
+            let engine = Engine::new(EngineConfig {
+                threads: THREADS,
+                ..EngineConfig::default()
+            })
+            .expect("engine");
+            let pipeline: Pipeline = PIPELINE.parse().expect("pipeline");
+            let start = Instant::now();
+            let results = engine.process_batch(inputs, &pipeline);
+            let elapsed = start.elapsed();
+            assert!(results.iter().all(Result::is_ok));
+            results.len() as f64 / elapsed.as_secs_f64()
+        })
+        .await
+        .expect("engine run")
+    };
+
+    let standin = StandIn::start().await;
+    let dir = std::env::temp_dir().join(format!("prism-bot-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let database = format!("sqlite://{}?mode=rwc", dir.join("bot.sqlite").display());
+    let threads = THREADS.to_string();
+    let env: HashMap<&str, &str> = HashMap::from([
+        ("TELEGRAM_BOT_TOKEN", TOKEN),
+        ("TELEGRAM_API_URL", standin.url.as_str()),
+        ("DATABASE_URL", database.as_str()),
+        ("POLLING_TIMEOUT", "1"),
+        ("TELEGRAM_THROTTLE", "false"),
+        ("THREAD_POOL_SIZE", threads.as_str()),
+        ("MEMORY_LIMIT_MB", "512"),
+    ]);
+    let config = BotConfig::from_lookup(|name| env.get(name).map(|v| v.to_string())).expect("config");
+    let bot = prism_bot::start(config).await.expect("bot starts");
+
+    // 1. Everyone at once: sustained throughput.
+    let files: Vec<FileRef> = inputs.iter().map(|bytes| standin.add_file(bytes)).collect();
+    let start = Instant::now();
+    let burst = send_and_wait(&standin, &files, 10_000, Duration::ZERO).await;
+    let bot_rate = users as f64 / start.elapsed().as_secs_f64();
+
+    // 2. New photos offered at 80 % of the engine's capacity: reply latency.
+    let fresh: Vec<FileRef> = inputs.iter().map(|bytes| standin.add_file(bytes)).collect();
+    let interval = Duration::from_secs_f64(1.0 / (0.8 * engine_rate));
+    let paced = send_and_wait(&standin, &fresh, 20_000, interval).await;
+
+    // 3. The first photos again, same pipeline, other users: cache hits.
+    let hits = send_and_wait(&standin, &files, 30_000, Duration::from_millis(2)).await;
+
+    let errors = standin
+        .calls()
+        .iter()
+        .filter(|c| c.method == "sendmessage" && !c.text().contains("in the queue"))
+        .map(|c| c.text().to_string())
+        .collect::<Vec<_>>();
+    bot.stop().await;
+    std::fs::remove_dir_all(&dir).ok();
+
+    println!("bot load check: {users} users, {} distinct photo(s), {PIPELINE}, {THREADS} threads", photos.len());
+    println!(
+        "  throughput: engine alone {engine_rate:.1} img/s, through the bot {bot_rate:.1} img/s = {:.0} %",
+        100.0 * bot_rate / engine_rate
+    );
+    for (name, latencies) in [("all at once", &burst), ("80 % load", &paced), ("cache hits", &hits)] {
+        println!(
+            "  {name:>11}: reply latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            ms(percentile(latencies, 0.5)),
+            ms(percentile(latencies, 0.99)),
+            ms(percentile(latencies, 1.0))
+        );
+    }
+    println!("  peak RSS of the test process (bot + stand-in + baseline engine): {} MiB", peak_rss_mib());
+    assert!(errors.is_empty(), "users got errors instead of photos: {errors:?}");
+    assert_eq!((burst.len(), paced.len(), hits.len()), (users, users, users));
+}
