@@ -11,7 +11,7 @@ use std::time::Duration;
 use prism_bot::{BotConfig, RunningBot};
 use prism_engine::{Engine, EngineConfig, ImageFormat};
 use serde_json::Value;
-use standin::{Call, StandIn, TOKEN};
+use standin::{Call, StandIn, TOKEN, http_get};
 
 const ADMIN: i64 = 1;
 const ALICE: i64 = 100;
@@ -508,14 +508,35 @@ async fn restart_keeps_stats_and_shutdown_finishes_jobs_in_flight() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    probe.local_addr().expect("address").port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_endpoint_over_http() {
+    let standin = StandIn::start().await;
+    let (dir, db) = database("health");
+    let address = format!("127.0.0.1:{}", free_port());
+    let bot = start_bot(&standin, &db, &[("HEALTH_ADDR", &address)]).await;
+    let (status, body) = http_get(&address, "/health").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("store: ok") && body.contains("telegram: reachable"),
+        "{body}"
+    );
+    let (status, body) = http_get(&address, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("images/s"), "{body}");
+    bot.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_mode() {
     let standin = StandIn::start().await;
     let (dir, db) = database("webhook");
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-        probe.local_addr().expect("address").port()
-    };
+    let port = free_port();
     let url = format!("http://127.0.0.1:{port}/telegram");
     let listen = format!("127.0.0.1:{port}");
     let bot = start_bot(

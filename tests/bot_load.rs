@@ -29,9 +29,18 @@ fn photos() -> Vec<Vec<u8>> {
             .filter(|p| p.extension().is_some_and(|e| e == "jpg" || e == "jpeg"))
             .collect();
         paths.sort();
-        return paths.iter().map(|p| std::fs::read(p).expect("photo")).collect();
+        return paths
+            .iter()
+            .map(|p| std::fs::read(p).expect("photo"))
+            .collect();
     }
-    vec![std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/photos/dragonfly-1280.jpg")).expect("fixture")]
+    vec![
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/photos/dragonfly-1280.jpg"
+        ))
+        .expect("fixture"),
+    ]
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -47,7 +56,12 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Sends one photo per user (at `interval` apart) and returns each reply's latency.
-async fn send_and_wait(standin: &StandIn, files: &[FileRef], first_user: i64, interval: Duration) -> Vec<Duration> {
+async fn send_and_wait(
+    standin: &StandIn,
+    files: &[FileRef],
+    first_user: i64,
+    interval: Duration,
+) -> Vec<Duration> {
     let mut sent: Vec<(i64, Value, Instant)> = Vec::new();
     let start = Instant::now();
     for (index, file) in files.iter().enumerate() {
@@ -67,6 +81,19 @@ async fn send_and_wait(standin: &StandIn, files: &[FileRef], first_user: i64, in
     latencies
 }
 
+/// CPU seconds this process has used (user + system).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses): utime is the 14th field.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<f64> = after
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    let ticks = fields.get(11).copied().unwrap_or(0.0) + fields.get(12).copied().unwrap_or(0.0);
+    ticks / 100.0 // USER_HZ
+}
+
 fn peak_rss_mib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -84,8 +111,12 @@ async fn hundred_users_send_photos_at_once() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
+    // As prism-bot's main does (here other threads exist already; new arenas are not made).
+    prism_engine::share_one_arena();
     let photos = photos();
-    let inputs: Vec<Vec<u8>> = (0..users).map(|i| photos[i % photos.len()].clone()).collect();
+    let inputs: Vec<Vec<u8>> = (0..users)
+        .map(|i| photos[i % photos.len()].clone())
+        .collect();
 
     // The engine alone, same photos, same threads.
     let engine_rate = {
@@ -112,6 +143,7 @@ async fn hundred_users_send_photos_at_once() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let database = format!("sqlite://{}?mode=rwc", dir.join("bot.sqlite").display());
     let threads = THREADS.to_string();
+    let queue = users.to_string();
     let env: HashMap<&str, &str> = HashMap::from([
         ("TELEGRAM_BOT_TOKEN", TOKEN),
         ("TELEGRAM_API_URL", standin.url.as_str()),
@@ -120,15 +152,29 @@ async fn hundred_users_send_photos_at_once() {
         ("TELEGRAM_THROTTLE", "false"),
         ("THREAD_POOL_SIZE", threads.as_str()),
         ("MEMORY_LIMIT_MB", "512"),
+        ("REQUEST_QUEUE_SIZE", queue.as_str()),
     ]);
-    let config = BotConfig::from_lookup(|name| env.get(name).map(|v| v.to_string())).expect("config");
+    // Bot settings to experiment with pass through from the environment.
+    let passed = |name: &str| {
+        ["MAX_CONCURRENT_REQUESTS"]
+            .contains(&name)
+            .then(|| std::env::var(name).ok())
+            .flatten()
+    };
+    let config = BotConfig::from_lookup(|name| {
+        passed(name).or_else(|| env.get(name).map(|v| v.to_string()))
+    })
+    .expect("config");
     let bot = prism_bot::start(config).await.expect("bot starts");
 
     // 1. Everyone at once: sustained throughput.
     let files: Vec<FileRef> = inputs.iter().map(|bytes| standin.add_file(bytes)).collect();
     let start = Instant::now();
+    let cpu_before = cpu_seconds();
     let burst = send_and_wait(&standin, &files, 10_000, Duration::ZERO).await;
-    let bot_rate = users as f64 / start.elapsed().as_secs_f64();
+    let burst_wall = start.elapsed().as_secs_f64();
+    let burst_cpu = cpu_seconds() - cpu_before;
+    let bot_rate = users as f64 / burst_wall;
 
     // 2. New photos offered at 80 % of the engine's capacity: reply latency.
     let fresh: Vec<FileRef> = inputs.iter().map(|bytes| standin.add_file(bytes)).collect();
@@ -147,12 +193,25 @@ async fn hundred_users_send_photos_at_once() {
     bot.stop().await;
     std::fs::remove_dir_all(&dir).ok();
 
-    println!("bot load check: {users} users, {} distinct photo(s), {PIPELINE}, {THREADS} threads", photos.len());
+    println!(
+        "bot load check: {users} users, {} distinct photo(s), {PIPELINE}, {THREADS} threads",
+        photos.len()
+    );
     println!(
         "  throughput: engine alone {engine_rate:.1} img/s, through the bot {bot_rate:.1} img/s = {:.0} %",
         100.0 * bot_rate / engine_rate
     );
-    for (name, latencies) in [("all at once", &burst), ("80 % load", &paced), ("cache hits", &hits)] {
+    println!(
+        "  all at once: {:.2} CPU s in {:.2} s wall = {:.2} cores busy",
+        burst_cpu,
+        burst_wall,
+        burst_cpu / burst_wall
+    );
+    for (name, latencies) in [
+        ("all at once", &burst),
+        ("80 % load", &paced),
+        ("cache hits", &hits),
+    ] {
         println!(
             "  {name:>11}: reply latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             ms(percentile(latencies, 0.5)),
@@ -160,7 +219,16 @@ async fn hundred_users_send_photos_at_once() {
             ms(percentile(latencies, 1.0))
         );
     }
-    println!("  peak RSS of the test process (bot + stand-in + baseline engine): {} MiB", peak_rss_mib());
-    assert!(errors.is_empty(), "users got errors instead of photos: {errors:?}");
-    assert_eq!((burst.len(), paced.len(), hits.len()), (users, users, users));
+    println!(
+        "  peak RSS of the test process (bot + stand-in + baseline engine): {} MiB",
+        peak_rss_mib()
+    );
+    assert!(
+        errors.is_empty(),
+        "users got errors instead of photos: {errors:?}"
+    );
+    assert_eq!(
+        (burst.len(), paced.len(), hits.len()),
+        (users, users, users)
+    );
 }

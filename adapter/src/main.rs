@@ -5,8 +5,19 @@ use anyhow::Context;
 use prism_bot::BotConfig;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before any thread exists: async threads free buffers the engine's workers allocated,
+    // and one arena avoids page faults and keeps freed memory reusable
+    // (see prism_engine::share_one_arena).
+    prism_engine::share_one_arena();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     // A missing .env is normal; a malformed one is worth knowing about.
     if let Err(error) = dotenvy::dotenv()
         && !error.not_found()

@@ -113,7 +113,8 @@ impl Failure {
             Failure::Telegram(_) => {
                 "I couldn't fetch or send the image through Telegram; please try again.".into()
             }
-            Failure::RateLimited | Failure::QueueFull => String::new(),
+            Failure::RateLimited => "You're sending images too fast; please wait a while.".into(),
+            Failure::QueueFull => "I'm at capacity; please try again in a few minutes.".into(),
             Failure::ShuttingDown => "I'm restarting; please send it again in a minute.".into(),
         }
     }
@@ -237,7 +238,10 @@ impl Service {
             admission_wait: Some(waited.elapsed()),
             ..RequestTimings::default()
         };
-        self.telegram.show_working(request.chat).await;
+        // Shown while the work runs; not worth waiting for.
+        let telegram = self.telegram.clone();
+        let chat = request.chat;
+        tokio::spawn(async move { telegram.show_working(chat).await });
         let download_started = Instant::now();
         let bytes = match self
             .telegram

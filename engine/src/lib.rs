@@ -24,6 +24,7 @@
 //! assert_eq!(error.kind(), ErrorKind::Unsupported);
 //! ```
 
+mod allocator;
 mod codec;
 mod config;
 mod engine;
@@ -39,6 +40,7 @@ pub mod pipeline;
 mod pool;
 mod stats;
 
+pub use allocator::share_one_arena;
 pub use codec::ImageInfo;
 pub use config::EngineConfig;
 pub use engine::{Engine, JobHandle, Output, Timings};

@@ -374,10 +374,10 @@ async fn download(
     }
     let (delay, bytes) = {
         let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let bytes = inner
-            .files
-            .values()
-            .find(|(file, _)| file_path(&file.file_id) == path)
+        let bytes = path
+            .strip_prefix("photos/")
+            .and_then(|p| p.strip_suffix(".bin"))
+            .and_then(|id| inner.files.get(id))
             .map(|(_, bytes)| bytes.clone());
         (inner.download_delay, bytes)
     };
@@ -679,4 +679,26 @@ async fn post_json(url: &str, secret: Option<&str>, body: &Value) {
         let mut response = Vec::new();
         let _ = stream.read_to_end(&mut response).await;
     }
+}
+
+/// A plain HTTP/1.1 GET (for the bot's health endpoint): (status, body).
+pub async fn http_get(address: &str, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    let response = String::from_utf8_lossy(&response).to_string();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
 }

@@ -1,6 +1,5 @@
 //! `prism`: process images from the command line, inspect headers, list operations.
 
-mod allocator;
 mod completions;
 mod inputs;
 mod process;
@@ -41,7 +40,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    allocator::share_one_arena();
+    prism_engine::share_one_arena();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Process(args) => process::run(args),
