@@ -320,7 +320,7 @@ async fn full_queue_says_retry_later_and_queued_users_learn_their_place() {
         ("REQUEST_QUEUE_SIZE", "1"),
     ];
     let bot = start_bot(&standin, &db, &settings).await;
-    standin.set_download_delay(Duration::from_millis(700));
+    standin.set_download_delay(Duration::from_millis(1500));
     let file = standin.add_file(&photo_bytes());
     let first = standin.photo(ALICE, ALICE, &file, Some("fit 100"));
     standin

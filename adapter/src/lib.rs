@@ -83,7 +83,7 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
         Store::connect(&config.database_url, config.db_pool_min, config.db_pool_max).await?;
     let updates = config.updates.clone();
     let health_addr = config.health_addr;
-    let service = Arc::new(Service::new(config, telegram, store).await?);
+    let service = Arc::new(Service::new(config, telegram, store)?);
     if let Err(error) = service
         .telegram
         .bot

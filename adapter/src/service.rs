@@ -60,6 +60,15 @@ pub struct ImageRequest {
     pub arrived: Instant,
 }
 
+/// A result ready to go back to the user, and what to record about it.
+struct Outcome<'a> {
+    key: &'a str,
+    result: &'a CachedResult,
+    timings: RequestTimings,
+    input: Option<Dimensions>,
+    cache_hit: bool,
+}
+
 /// Why a request ended without a result; the kind is what the store and stats count.
 #[derive(Debug, thiserror::Error)]
 enum Failure {
@@ -121,7 +130,7 @@ impl Failure {
 }
 
 impl Service {
-    pub async fn new(
+    pub fn new(
         config: BotConfig,
         telegram: Telegram,
         store: Store,
@@ -203,31 +212,22 @@ impl Service {
 
     async fn deliver_cached(
         &self,
-        mut turn: Turn,
+        turn: Turn,
         request: ImageRequest,
         key: String,
         hit: CachedResult,
     ) {
-        let delivery = self.delivery_for(&request, &hit);
-        turn.wait().await;
-        let upload_started = Instant::now();
-        let file = match hit.file_id(delivery) {
-            Some(id) => ResultFile::Known(id.to_string()),
-            None => upload(&hit),
+        let outcome = Outcome {
+            key: &key,
+            result: &hit,
+            timings: RequestTimings::default(),
+            input: None,
+            cache_hit: true,
         };
-        let sent = self
-            .telegram
-            .send_result(request.chat, request.reply_to, delivery, file)
-            .await;
-        drop(turn);
-        let timings = RequestTimings {
-            upload: Some(upload_started.elapsed()),
-            ..RequestTimings::default()
-        };
-        self.finish(&request, &key, delivery, &hit, sent, timings, None, true);
+        self.reply_with(turn, &request, outcome).await;
     }
 
-    async fn process(&self, mut turn: Turn, ticket: Ticket, request: ImageRequest, key: String) {
+    async fn process(&self, turn: Turn, ticket: Ticket, request: ImageRequest, key: String) {
         let waited = Instant::now();
         let Ok(permit) = ticket.ready().await else {
             return self
@@ -278,26 +278,15 @@ impl Service {
             file_ids: Vec::new(),
         };
         self.cache.put(key.clone(), result.clone());
-        let delivery = self.delivery_for(&request, &result);
-        turn.wait().await;
-        let upload_started = Instant::now();
-        let sent = self
-            .telegram
-            .send_result(request.chat, request.reply_to, delivery, upload(&result))
-            .await;
-        timings.upload = Some(upload_started.elapsed());
-        drop(turn);
-        drop(permit);
-        self.finish(
-            &request,
-            &key,
-            delivery,
-            &result,
-            sent,
+        let outcome = Outcome {
+            key: &key,
+            result: &result,
             timings,
-            Some(input),
-            false,
-        );
+            input: Some(input),
+            cache_hit: false,
+        };
+        self.reply_with(turn, &request, outcome).await;
+        drop(permit);
     }
 
     fn delivery_for(&self, request: &ImageRequest, result: &CachedResult) -> Delivery {
@@ -312,26 +301,35 @@ impl Service {
         delivery::choose(&shape, wants_file, request.spec.sticker)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn finish(
-        &self,
-        request: &ImageRequest,
-        key: &str,
-        delivery: Delivery,
-        result: &CachedResult,
-        sent: Result<Option<String>, TelegramError>,
-        timings: RequestTimings,
-        input: Option<Dimensions>,
-        cache_hit: bool,
-    ) {
+    /// Sends a result when the chat's earlier requests have replied (by `file_id` when
+    /// Telegram already has it), then counts and records the request.
+    async fn reply_with(&self, mut turn: Turn, request: &ImageRequest, mut outcome: Outcome<'_>) {
+        let result = outcome.result;
+        let delivery = self.delivery_for(request, result);
+        let file = match result.file_id(delivery) {
+            Some(id) => ResultFile::Known(id.to_string()),
+            None => ResultFile::Upload {
+                bytes: result.bytes.clone(),
+                name: format!("prism.{}", result.format.extension()),
+            },
+        };
+        turn.wait().await;
+        let upload_started = Instant::now();
+        let sent = self
+            .telegram
+            .send_result(request.chat, request.reply_to, delivery, file)
+            .await;
+        outcome.timings.upload = Some(upload_started.elapsed());
+        drop(turn);
         let total = request.arrived.elapsed();
         let error_kind = match sent {
             Ok(file_id) => {
                 if let Some(file_id) = file_id {
-                    self.cache.remember_file_id(key, delivery, file_id);
+                    self.cache.remember_file_id(outcome.key, delivery, file_id);
                 }
                 Metrics::count(&self.metrics.completed);
-                self.metrics.record(&timings, total, cache_hit);
+                self.metrics
+                    .record(&outcome.timings, total, outcome.cache_hit);
                 None
             }
             Err(error) => {
@@ -341,16 +339,16 @@ impl Service {
             }
         };
         self.record(RequestRecord {
-            input,
+            input: outcome.input,
             output: Some(Dimensions {
                 bytes: result.bytes.len() as u64,
                 width: result.width,
                 height: result.height,
             }),
-            cache_hit,
+            cache_hit: outcome.cache_hit,
             delivery: Some(delivery.name()),
             error_kind,
-            ..record_base(request, &timings, total)
+            ..record_base(request, &outcome.timings, total)
         });
     }
 
@@ -400,18 +398,22 @@ impl Service {
         let store = self.store.clone();
         let metrics = Arc::clone(&self.metrics);
         self.tasks.spawn(async move {
-            if let Err(error) = store.record(&record).await {
-                tracing::error!(%error, "could not record a request");
-                Metrics::count(&metrics.store_errors);
+            // A busy or briefly failing database gets a few more tries before the record is
+            // given up (and counted).
+            for delay_ms in [50, 250, 1000, 0] {
+                match store.record(&record).await {
+                    Ok(()) => return,
+                    Err(error) if delay_ms > 0 => {
+                        tracing::warn!(%error, "recording a request failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "could not record a request");
+                        Metrics::count(&metrics.store_errors);
+                    }
+                }
             }
         });
-    }
-}
-
-fn upload(result: &CachedResult) -> ResultFile {
-    ResultFile::Upload {
-        bytes: result.bytes.clone(),
-        name: format!("prism.{}", result.format.extension()),
     }
 }
 
