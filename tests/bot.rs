@@ -296,6 +296,17 @@ async fn rate_limit_per_user_with_admins_exempt() {
     let message = standin.photo(ALICE, ALICE, &file, Some("fit 120"));
     let text = reply_text(&standin, ALICE, &message).await;
     assert!(text.contains("next request will be accepted in"), "{text}");
+    // Told once a minute at most, not once per message.
+    standin.photo(ALICE, ALICE, &file, Some("fit 130"));
+    let help = standin.text(ALICE, ALICE, "/help", None);
+    reply_text(&standin, ALICE, &help).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refusals = standin
+        .calls()
+        .iter()
+        .filter(|c| c.text().contains("next request will be accepted"))
+        .count();
+    assert_eq!(refusals, 1);
     // Another user is not affected, and admins have no limit.
     let message = standin.photo(BOB, BOB, &file, Some("fit 120"));
     standin
@@ -320,7 +331,7 @@ async fn full_queue_says_retry_later_and_queued_users_learn_their_place() {
         ("REQUEST_QUEUE_SIZE", "1"),
     ];
     let bot = start_bot(&standin, &db, &settings).await;
-    standin.set_download_delay(Duration::from_millis(1500));
+    standin.hold_downloads();
     let file = standin.add_file(&photo_bytes());
     let first = standin.photo(ALICE, ALICE, &file, Some("fit 100"));
     standin
@@ -333,12 +344,61 @@ async fn full_queue_says_retry_later_and_queued_users_learn_their_place() {
     let text = reply_text(&standin, 300, &third).await;
     assert!(text.contains("try again"), "{text}");
     // The running and the queued request both finish.
+    standin.release_downloads();
     standin
         .wait_reply("sendphoto", ALICE, message_id(&first))
         .await;
     standin
         .wait_reply("sendphoto", BOB, message_id(&second))
         .await;
+    bot.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_requests_of_one_chat_all_complete_in_order_with_one_slot() {
+    let standin = StandIn::start().await;
+    let (dir, db) = database("one-slot");
+    let bot = start_bot(&standin, &db, &[("MAX_CONCURRENT_REQUESTS", "1")]).await;
+    standin.hold_downloads();
+    let file = standin.add_file(&photo_bytes());
+    let other = standin.photo(BOB, BOB, &file, Some("fit 100"));
+    standin
+        .wait_for("the slot to be taken", |c| c.method == "getfile")
+        .await;
+    let first = standin.photo(ALICE, ALICE, &file, Some("fit 1000 blur 2"));
+    let second = standin.photo(ALICE, ALICE, &file, Some("fit 60"));
+    let junk = standin.add_file(b"not an image");
+    let third = standin.document(ALICE, ALICE, &junk, "junk.jpg", Some("fit 50"));
+    assert!(
+        reply_text(&standin, ALICE, &first)
+            .await
+            .contains("number 1 in the queue")
+    );
+    assert!(
+        reply_text(&standin, ALICE, &second)
+            .await
+            .contains("number 2 in the queue")
+    );
+    standin.release_downloads();
+    standin
+        .wait_reply("sendphoto", BOB, message_id(&other))
+        .await;
+    let first_reply = standin
+        .wait_reply("sendphoto", ALICE, message_id(&first))
+        .await;
+    let second_reply = standin
+        .wait_reply("sendphoto", ALICE, message_id(&second))
+        .await;
+    // An error keeps its place in the chat's order too.
+    let error = standin
+        .wait_for("the third request's error", |c| {
+            c.method == "sendmessage"
+                && c.reply_to() == Some(message_id(&third))
+                && c.text().contains("couldn't read")
+        })
+        .await;
+    assert!(first_reply.at <= second_reply.at && second_reply.at <= error.at);
     bot.stop().await;
     std::fs::remove_dir_all(dir).ok();
 }
@@ -433,6 +493,19 @@ async fn admin_commands_are_for_admins_only() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// Polls /performance (as the admin) until the bot counts `done` completed requests.
+async fn wait_until_completed(standin: &StandIn, done: u64) {
+    for _ in 0..100 {
+        let message = standin.text(ADMIN, ADMIN, "/performance", None);
+        let text = reply_text(standin, ADMIN, &message).await;
+        if text.contains(&format!("(done {done},")) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the bot never completed {done} requests");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cache_hit_skips_download_and_upload() {
     let standin = StandIn::start().await;
@@ -444,6 +517,8 @@ async fn cache_hit_skips_download_and_upload() {
         .wait_reply("sendphoto", ALICE, message_id(&first))
         .await;
     assert!(sent.files.contains_key("photo"), "first result is uploaded");
+    // The bot stores the file id Telegram answered with once the send returns.
+    wait_until_completed(&standin, 1).await;
     // Same photo, same meaning written differently, another user: a hit.
     let second = standin.photo(BOB, BOB, &file, Some("fit:150x150"));
     let again = standin

@@ -71,11 +71,27 @@ async fn send_and_wait(
         let message = standin.photo(user, user, file, Some("fit 800"));
         sent.push((user, message, Instant::now()));
     }
+    let checker = Engine::new(EngineConfig {
+        threads: 1,
+        ..EngineConfig::default()
+    })
+    .expect("engine");
     let mut latencies = Vec::new();
     for (user, message, at) in sent {
         let id = message["message_id"].as_i64().expect("id");
         let reply = standin.wait_reply("sendphoto", user, id).await;
         latencies.push(reply.at.duration_since(at));
+        // A fresh result is uploaded and must be the right size; a hit is a file id.
+        if let Some(photo) = reply.files.get("photo") {
+            let info = checker.probe(photo).expect("a valid JPEG");
+            assert_eq!(info.width.max(info.height), 800);
+        } else {
+            assert!(
+                reply.params["photo"]
+                    .as_str()
+                    .is_some_and(|id| id.starts_with("sent-"))
+            );
+        }
     }
     latencies.sort();
     latencies

@@ -43,7 +43,10 @@ impl Admission {
     }
 
     pub fn enter(&self) -> Result<Ticket, QueueFull> {
-        if let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() {
+        // A free slot goes to a newcomer only when nobody is waiting for one (FIFO).
+        if self.waiting.load(Ordering::Acquire) == 0
+            && let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned()
+        {
             return Ok(Ticket::Now(permit));
         }
         let claimed = self

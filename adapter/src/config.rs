@@ -9,6 +9,8 @@ use teloxide::types::UserId;
 
 /// Telegram's getFile refuses files above 20 MB, so the bot refuses them before asking.
 pub const TELEGRAM_DOWNLOAD_LIMIT: u64 = 20 * 1024 * 1024;
+/// The Bot API accepts uploads of at most 50 MB.
+pub const TELEGRAM_UPLOAD_LIMIT: u64 = 50 * 1000 * 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

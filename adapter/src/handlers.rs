@@ -65,47 +65,50 @@ pub fn image_input(message: &Message) -> Option<ImageInput> {
 }
 
 async fn on_command(message: Message, command: Command, service: Arc<Service>) -> HandlerResult {
-    let chat = message.chat.id;
+    let (chat, to) = (message.chat.id, message.id);
     let user = message.from.as_ref().map(|u| u.id);
     let is_admin = user.is_some_and(|id| service.config.is_admin(id));
     let text = match command {
         Command::Start => commands::start_text(),
         Command::Help => commands::help_text(),
         Command::Ops => commands::ops_text(),
-        Command::Again(text) => return again(&message, &text, &service).await,
+        Command::Again(text) => {
+            again(&message, &text, &service);
+            return Ok(());
+        }
         Command::Health | Command::Performance | Command::AdminStats if !is_admin => {
             "Sorry, that command is for the bot's admins; you're not allowed to use it.".to_string()
         }
-        Command::Health => admin::health(&service).await.1,
         Command::Performance => admin::performance(&service),
-        Command::AdminStats => admin::admin_stats(&service).await,
+        Command::Health | Command::AdminStats => {
+            // These wait on the store and Telegram: off the dispatcher.
+            let worker = Arc::clone(&service);
+            service.tasks.spawn(async move {
+                let text = match command {
+                    Command::Health => admin::health(&worker).await.1,
+                    _ => admin::admin_stats(&worker).await,
+                };
+                worker.reply_later(chat, to, text);
+            });
+            return Ok(());
+        }
     };
-    service
-        .telegram
-        .reply(chat, Some(message.id), &text)
-        .await?;
+    service.reply_later(chat, to, text);
     Ok(())
 }
 
 /// `/again SPEC` in reply to an image.
-async fn again(message: &Message, text: &str, service: &Arc<Service>) -> HandlerResult {
+fn again(message: &Message, text: &str, service: &Arc<Service>) {
+    let (chat, to) = (message.chat.id, message.id);
     let Some(original) = message.reply_to_message() else {
         let hint = "Reply to a photo with /again SPEC, e.g. /again fit 800 gray.";
-        service
-            .telegram
-            .reply(message.chat.id, Some(message.id), hint)
-            .await?;
-        return Ok(());
+        return service.reply_later(chat, to, hint.into());
     };
     let Some(input) = image_input(original) else {
         let hint = "The message you replied to has no image; reply to a photo or image file.";
-        service
-            .telegram
-            .reply(message.chat.id, Some(message.id), hint)
-            .await?;
-        return Ok(());
+        return service.reply_later(chat, to, hint.into());
     };
-    request_or_explain(service, message, input, text).await
+    request_or_explain(service, message, input, text);
 }
 
 async fn on_image(message: Message, service: Arc<Service>) -> HandlerResult {
@@ -114,7 +117,7 @@ async fn on_image(message: Message, service: Arc<Service>) -> HandlerResult {
     };
     match message.caption() {
         Some(caption) if !caption.trim().is_empty() => {
-            request_or_explain(&service, &message, input, caption).await
+            request_or_explain(&service, &message, input, caption)
         }
         _ => {
             let buttons: Vec<Vec<InlineKeyboardButton>> = KEYBOARD_PRESETS
@@ -130,48 +133,40 @@ async fn on_image(message: Message, service: Arc<Service>) -> HandlerResult {
             let markup = ReplyMarkup::InlineKeyboard(InlineKeyboardMarkup::new(buttons));
             let text = "What should I do with it? Pick a preset, or send it again with a caption \
                         such as `fit 800 gray` (/help).";
-            service
-                .telegram
-                .reply_with_markup(message.chat.id, message.id, text, markup)
-                .await?;
-            Ok(())
+            let worker = Arc::clone(&service);
+            service.tasks.spawn(async move {
+                let sent = worker
+                    .telegram
+                    .reply_with_markup(message.chat.id, message.id, text, markup)
+                    .await;
+                if let Err(error) = sent {
+                    tracing::warn!(%error, "sending the preset keyboard failed");
+                }
+            });
         }
     }
+    Ok(())
 }
 
 /// Parses `text` and hands the request over, or explains what is wrong with it.
-async fn request_or_explain(
-    service: &Arc<Service>,
-    message: &Message,
-    input: ImageInput,
-    text: &str,
-) -> HandlerResult {
+fn request_or_explain(service: &Arc<Service>, message: &Message, input: ImageInput, text: &str) {
     let arrived = Instant::now();
     let spec = match spec::parse(text) {
         Ok(spec) => spec,
-        Err(error) => {
-            service
-                .telegram
-                .reply(message.chat.id, Some(message.id), &error.to_string())
-                .await?;
-            return Ok(());
-        }
+        Err(error) => return service.reply_later(message.chat.id, message.id, error.to_string()),
     };
     let Some(user) = message.from.as_ref() else {
-        return Ok(()); // channel posts have no sender to rate-limit or answer
+        return; // channel posts have no sender to rate-limit or answer
     };
-    service
-        .accept(ImageRequest {
-            chat: message.chat.id,
-            reply_to: message.id,
-            user: user.id,
-            username: user.username.clone(),
-            input,
-            spec,
-            arrived,
-        })
-        .await;
-    Ok(())
+    service.accept(ImageRequest {
+        chat: message.chat.id,
+        reply_to: message.id,
+        user: user.id,
+        username: user.username.clone(),
+        input,
+        spec,
+        arrived,
+    });
 }
 
 async fn on_callback(query: CallbackQuery, service: Arc<Service>) -> HandlerResult {
@@ -186,37 +181,44 @@ async fn on_callback(query: CallbackQuery, service: Arc<Service>) -> HandlerResu
         .and_then(|original| {
             image_input(original).map(|input| (original.chat.id, original.id, input))
         });
-    let (Some(preset), Some(keyboard), Some((chat, photo_id, input))) = (preset, keyboard, photo)
-    else {
-        let text = "That photo is no longer available; please send it again.";
-        service
-            .telegram
-            .answer_callback(&query.id, Some(text))
-            .await?;
-        return Ok(());
-    };
-    let spec = match spec::parse(preset) {
-        Ok(spec) => spec,
-        Err(error) => {
-            service
-                .telegram
-                .answer_callback(&query.id, Some(&error.to_string()))
-                .await?;
-            return Ok(());
+    let parsed = preset.map(spec::parse);
+    // The answer (and replacing the keyboard with the choice, which also stops a second
+    // tap) go out from a task; the request itself is accepted here, in update order.
+    let (answer, edit) = match (&parsed, keyboard, &photo) {
+        (Some(Ok(_)), Some(keyboard), Some(_)) => {
+            let label = KEYBOARD_PRESETS
+                .iter()
+                .find(|(_, text)| Some(*text) == preset)
+                .map_or(preset.unwrap_or_default(), |(label, _)| label);
+            (
+                None,
+                Some((keyboard.chat.id, keyboard.id, format!("{label}: on it."))),
+            )
         }
+        (Some(Err(error)), _, _) => (Some(error.to_string()), None),
+        _ => (
+            Some("That photo is no longer available; please send it again.".to_string()),
+            None,
+        ),
     };
-    service.telegram.answer_callback(&query.id, None).await?;
-    let label = KEYBOARD_PRESETS
-        .iter()
-        .find(|(_, text)| *text == preset)
-        .map_or(preset, |(label, _)| label);
-    // Replacing the keyboard with the choice also stops a second tap.
-    service
-        .telegram
-        .edit_text(keyboard.chat.id, keyboard.id, &format!("{label}: on it."))
-        .await?;
-    service
-        .accept(ImageRequest {
+    let worker = Arc::clone(&service);
+    let id = query.id.clone();
+    service.tasks.spawn(async move {
+        if let Err(error) = worker
+            .telegram
+            .answer_callback(&id, answer.as_deref())
+            .await
+        {
+            tracing::warn!(%error, "answering a button failed");
+        }
+        if let Some((chat, message, text)) = edit
+            && let Err(error) = worker.telegram.edit_text(chat, message, &text).await
+        {
+            tracing::warn!(%error, "replacing the keyboard failed");
+        }
+    });
+    if let (Some(Ok(spec)), Some((chat, photo_id, input))) = (parsed, photo) {
+        service.accept(ImageRequest {
             chat,
             reply_to: photo_id,
             user: query.from.id,
@@ -224,13 +226,16 @@ async fn on_callback(query: CallbackQuery, service: Arc<Service>) -> HandlerResu
             input,
             spec,
             arrived,
-        })
-        .await;
+        });
+    }
     Ok(())
 }
 
+/// Text that is neither a known command nor an image: explained in private chats; in groups
+/// (where most messages are not for the bot) nothing is said.
 async fn on_other_message(message: Message, service: Arc<Service>) -> HandlerResult {
     let text = match message.text() {
+        _ if !message.chat.is_private() => return Ok(()),
         Some(text) if text.starts_with('/') => {
             let name = text.split_whitespace().next().unwrap_or(text);
             format!("Unknown command {name}. /help lists what I understand.")
@@ -240,9 +245,6 @@ async fn on_other_message(message: Message, service: Arc<Service>) -> HandlerRes
         }
         _ => "Send me a photo (with a caption like `fit 800`), or /help.".to_string(),
     };
-    service
-        .telegram
-        .reply(message.chat.id, Some(message.id), &text)
-        .await?;
+    service.reply_later(message.chat.id, message.id, text);
     Ok(())
 }

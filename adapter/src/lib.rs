@@ -194,6 +194,12 @@ fn spawn_maintenance(service: &Arc<Service>, stop: CancellationToken) {
 }
 
 impl RunningBot {
+    /// False once dispatching has ended by itself (for example Telegram refused the token
+    /// after start-up); the process should then stop rather than idle.
+    pub fn is_dispatching(&self) -> bool {
+        !self.dispatcher.is_finished()
+    }
+
     /// Stops taking updates, lets every accepted request finish (reply and record), stops
     /// the engine and closes the store.
     pub async fn stop(self) {

@@ -1,6 +1,8 @@
 //! `prism-bot`: reads its configuration (environment and `.env`), runs until SIGTERM or
 //! Ctrl-C, then shuts down gracefully.
 
+use std::time::Duration;
+
 use anyhow::Context;
 use prism_bot::BotConfig;
 use tracing_subscriber::EnvFilter;
@@ -35,11 +37,33 @@ async fn run() -> anyhow::Result<()> {
     }
     tracing::info!(?config, "starting");
     let bot = prism_bot::start(config).await.context("start-up")?;
-    shutdown_signal().await;
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    let mut check = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = &mut signal => break,
+            _ = check.tick() => {
+                if !bot.is_dispatching() {
+                    tracing::error!("dispatching stopped by itself; shutting down");
+                    break;
+                }
+            }
+        }
+    }
     tracing::info!("shutting down: finishing requests in flight");
-    bot.stop().await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, bot.stop())
+        .await
+        .is_err()
+    {
+        anyhow::bail!("requests were still in flight after {SHUTDOWN_GRACE:?}; stopped anyway");
+    }
     Ok(())
 }
+
+/// How long shutdown waits for requests in flight (Telegram retries included); below
+/// systemd's and Kubernetes' usual grace periods.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();

@@ -10,16 +10,28 @@ use teloxide::types::UserId;
 pub struct RateLimiter {
     limit: usize,
     window: Duration,
-    requests: Mutex<HashMap<UserId, VecDeque<Instant>>>,
+    users: Mutex<HashMap<UserId, Window>>,
 }
+
+/// One user's requests inside the window, and when they were last told they are over.
+#[derive(Default)]
+struct Window {
+    times: VecDeque<Instant>,
+    told: Option<Instant>,
+}
+
+/// Over the limit, a user is told at most this often.
+const NOTICE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     Allowed,
-    /// Over the limit; a request will be accepted again after this long.
+    /// Over the limit; a request will be accepted again after this long. `notify` is
+    /// false when the user was told less than a minute ago.
     Limited {
         retry_after: Duration,
+        notify: bool,
     },
 }
 
@@ -32,7 +44,7 @@ impl RateLimiter {
         RateLimiter {
             limit: limit as usize,
             window,
-            requests: Mutex::new(HashMap::new()),
+            users: Mutex::new(HashMap::new()),
         }
     }
 
@@ -42,40 +54,54 @@ impl RateLimiter {
     }
 
     fn check_at(&self, user: UserId, now: Instant) -> Decision {
-        let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        let times = requests.entry(user).or_default();
-        while times
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        let user = users.entry(user).or_default();
+        while user
+            .times
             .front()
             .is_some_and(|&t| now.duration_since(t) >= self.window)
         {
-            times.pop_front();
+            user.times.pop_front();
         }
-        if times.len() < self.limit {
-            times.push_back(now);
+        if user.times.len() < self.limit {
+            user.times.push_back(now);
+            user.told = None;
             return Decision::Allowed;
         }
-        let oldest = times.front().copied().unwrap_or(now);
+        let oldest = user.times.front().copied().unwrap_or(now);
+        let notify = user
+            .told
+            .is_none_or(|told| now.duration_since(told) >= NOTICE_INTERVAL);
+        if notify {
+            user.told = Some(now);
+        }
         Decision::Limited {
             retry_after: self.window.saturating_sub(now.duration_since(oldest)),
+            notify,
+        }
+    }
+
+    /// Gives back the request just counted (it was refused for reasons not the user's).
+    pub fn refund(&self, user: UserId) {
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(window) = users.get_mut(&user) {
+            window.times.pop_back();
         }
     }
 
     /// Forgets users with no request inside the window (run every CLEANUP_INTERVAL).
     pub fn cleanup(&self) {
         let now = Instant::now();
-        let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        requests.retain(|_, times| {
-            times
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        users.retain(|_, user| {
+            user.times
                 .back()
                 .is_some_and(|&t| now.duration_since(t) < self.window)
         });
     }
 
     pub fn tracked_users(&self) -> usize {
-        self.requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        self.users.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 
@@ -96,9 +122,19 @@ mod tests {
         assert_eq!(
             limiter.check_at(user, start + Duration::from_secs(20)),
             Decision::Limited {
-                retry_after: Duration::from_secs(40)
+                retry_after: Duration::from_secs(40),
+                notify: true
             }
         );
+        // Told once; again only after a minute.
+        assert_eq!(
+            limiter.check_at(user, start + Duration::from_secs(30)),
+            Decision::Limited {
+                retry_after: Duration::from_secs(30),
+                notify: false
+            }
+        );
+        limiter.refund(UserId(3)); // unknown users are fine
         // Another user is not affected.
         assert_eq!(limiter.check_at(UserId(2), start), Decision::Allowed);
         // The first request leaves the window after 60 s.

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prism_engine::{Engine, EngineConfig, Error as EngineError, ErrorKind};
+use teloxide::RequestError;
 use teloxide::types::{ChatId, FileId, MessageId, UserId};
 use tokio_util::task::TaskTracker;
 
 use crate::admission::{Admission, Ticket};
 use crate::cache::{self, CachedResult, MemoryCache};
-use crate::config::{BotConfig, TELEGRAM_DOWNLOAD_LIMIT};
+use crate::config::{BotConfig, TELEGRAM_DOWNLOAD_LIMIT, TELEGRAM_UPLOAD_LIMIT};
 use crate::delivery::{self, Delivery};
 use crate::metrics::{Metrics, RequestTimings};
 use crate::ordering::{ChatOrder, Turn};
@@ -115,6 +116,12 @@ impl Failure {
                     "Something went wrong on my side (it has been logged); please try again.".into()
                 }
             },
+            Failure::Telegram(TelegramError::TooLarge { limit, .. })
+                if *limit == TELEGRAM_UPLOAD_LIMIT =>
+            {
+                "The result is larger than the 50 MB a bot may send; try JPEG or a smaller size."
+                    .into()
+            }
             Failure::Telegram(TelegramError::TooLarge { limit, .. }) => format!(
                 "That file is larger than {} MB, the most a bot may download from Telegram.",
                 limit >> 20
@@ -157,8 +164,9 @@ impl Service {
         })
     }
 
-    /// Quick checks on the dispatcher's task, then the work is spawned.
-    pub async fn accept(self: &Arc<Self>, request: ImageRequest) {
+    /// Quick checks on the dispatcher's task, then the work is spawned. Nothing here waits
+    /// for Telegram, so one busy chat never holds up the dispatcher.
+    pub fn accept(self: &Arc<Self>, request: ImageRequest) {
         Metrics::count(&self.metrics.requests);
         if let Some(size) = request
             .input
@@ -169,19 +177,22 @@ impl Service {
                 size,
                 limit: TELEGRAM_DOWNLOAD_LIMIT,
             });
-            return self.refuse(&request, failure, None).await;
+            return self.refuse(&request, failure, None, true);
         }
-        if !self.config.is_admin(request.user)
-            && let Decision::Limited { retry_after } = self.rate_limiter.check(request.user)
+        let admin = self.config.is_admin(request.user);
+        if !admin
+            && let Decision::Limited {
+                retry_after,
+                notify,
+            } = self.rate_limiter.check(request.user)
         {
             let text = format!(
                 "You've reached {} images per hour. Your next request will be accepted in {}.",
                 self.config.rate_limit_per_hour,
                 human_duration(retry_after)
             );
-            return self
-                .refuse(&request, Failure::RateLimited, Some(text))
-                .await;
+            // Told once a minute at most: a flood of refusals would be a flood of messages.
+            return self.refuse(&request, Failure::RateLimited, Some(text), notify);
         }
         let key = cache::key(&request.input.unique_id, &request.spec.pipeline.canonical());
         let turn = self.order.join(request.chat);
@@ -194,16 +205,20 @@ impl Service {
         let ticket = match self.admission.enter() {
             Ok(ticket) => ticket,
             Err(full) => {
+                if !admin {
+                    // Not the user's doing: the request does not count against their hour.
+                    self.rate_limiter.refund(request.user);
+                }
                 let text = format!(
                     "I'm at capacity ({} requests waiting). Please try again in a few minutes.",
                     full.waiting
                 );
-                return self.refuse(&request, Failure::QueueFull, Some(text)).await;
+                return self.refuse(&request, Failure::QueueFull, Some(text), true);
             }
         };
         if let Ticket::Queued { position, .. } = &ticket {
             let text = format!("You're number {position} in the queue; your image will follow.");
-            self.say(&request, &text).await;
+            self.say_later(&request, text);
         }
         let service = Arc::clone(self);
         self.tasks
@@ -227,41 +242,56 @@ impl Service {
         self.reply_with(turn, &request, outcome).await;
     }
 
-    async fn process(&self, turn: Turn, ticket: Ticket, request: ImageRequest, key: String) {
+    async fn process(&self, mut turn: Turn, ticket: Ticket, request: ImageRequest, key: String) {
+        let mut timings = RequestTimings::default();
+        match self.produce(ticket, &request, &mut timings).await {
+            Ok((result, input)) => {
+                self.cache.put(key.clone(), result.clone());
+                let outcome = Outcome {
+                    key: &key,
+                    result: &result,
+                    timings,
+                    input: Some(input),
+                    cache_hit: false,
+                };
+                self.reply_with(turn, &request, outcome).await;
+            }
+            Err(failure) => {
+                // Error messages keep the chat's order too.
+                turn.wait().await;
+                self.fail(&request, failure, timings).await;
+            }
+        }
+    }
+
+    /// Download and engine work under an admission slot. The slot is released before the
+    /// reply waits for the chat's earlier requests: holding it there could leave those
+    /// requests waiting for a slot for ever.
+    async fn produce(
+        &self,
+        ticket: Ticket,
+        request: &ImageRequest,
+        timings: &mut RequestTimings,
+    ) -> Result<(CachedResult, Dimensions), Failure> {
         let waited = Instant::now();
-        let Ok(permit) = ticket.ready().await else {
-            return self
-                .fail(&request, Failure::ShuttingDown, RequestTimings::default())
-                .await;
-        };
-        let mut timings = RequestTimings {
-            admission_wait: Some(waited.elapsed()),
-            ..RequestTimings::default()
-        };
+        let _slot = ticket.ready().await.map_err(|_| Failure::ShuttingDown)?;
+        timings.admission_wait = Some(waited.elapsed());
         // Shown while the work runs; not worth waiting for.
         let telegram = self.telegram.clone();
         let chat = request.chat;
         tokio::spawn(async move { telegram.show_working(chat).await });
         let download_started = Instant::now();
-        let bytes = match self
+        let bytes = self
             .telegram
             .download(&request.input.file_id, TELEGRAM_DOWNLOAD_LIMIT)
-            .await
-        {
-            Ok(bytes) => bytes,
-            Err(error) => return self.fail(&request, error.into(), timings).await,
-        };
+            .await?;
         timings.download = Some(download_started.elapsed());
         let input_bytes = bytes.len() as u64;
         let engine_started = Instant::now();
-        let output = match self.engine.submit(bytes, request.spec.pipeline.clone()) {
-            Ok(job) => job.await,
-            Err(error) => Err(error),
-        };
-        let output = match output {
-            Ok(output) => output,
-            Err(error) => return self.fail(&request, error.into(), timings).await,
-        };
+        let output = self
+            .engine
+            .submit(bytes, request.spec.pipeline.clone())?
+            .await?;
         timings.engine = Some(engine_started.elapsed());
         Metrics::count(&self.metrics.cpu_jobs);
         let input = Dimensions {
@@ -270,23 +300,15 @@ impl Service {
             height: output.input.height,
         };
         let result = CachedResult {
-            bytes: output.bytes.into(),
+            // Exact-size storage: the cache counts `len()` bytes per entry.
+            bytes: output.bytes.into_boxed_slice().into(),
             format: output.format,
             width: output.width,
             height: output.height,
             has_alpha: output.has_alpha,
             file_ids: Vec::new(),
         };
-        self.cache.put(key.clone(), result.clone());
-        let outcome = Outcome {
-            key: &key,
-            result: &result,
-            timings,
-            input: Some(input),
-            cache_hit: false,
-        };
-        self.reply_with(turn, &request, outcome).await;
-        drop(permit);
+        Ok((result, input))
     }
 
     fn delivery_for(&self, request: &ImageRequest, result: &CachedResult) -> Delivery {
@@ -306,21 +328,35 @@ impl Service {
     async fn reply_with(&self, mut turn: Turn, request: &ImageRequest, mut outcome: Outcome<'_>) {
         let result = outcome.result;
         let delivery = self.delivery_for(request, result);
-        let file = match result.file_id(delivery) {
-            Some(id) => ResultFile::Known(id.to_string()),
-            None => ResultFile::Upload {
-                bytes: result.bytes.clone(),
-                name: format!("prism.{}", result.format.extension()),
-            },
+        let upload = || ResultFile::Upload {
+            bytes: result.bytes.clone(),
+            name: format!("prism.{}", result.format.extension()),
         };
         turn.wait().await;
         let upload_started = Instant::now();
-        let sent = self
-            .telegram
-            .send_result(request.chat, request.reply_to, delivery, file)
-            .await;
+        let (chat, to) = (request.chat, request.reply_to);
+        let sent = if result.bytes.len() as u64 > TELEGRAM_UPLOAD_LIMIT {
+            Err(TelegramError::TooLarge {
+                size: result.bytes.len() as u64,
+                limit: TELEGRAM_UPLOAD_LIMIT,
+            })
+        } else if let Some(id) = result.file_id(delivery) {
+            let known = ResultFile::Known(id.to_string());
+            match self.telegram.send_result(chat, to, delivery, known).await {
+                // A file id Telegram no longer honours: send the bytes instead.
+                Err(TelegramError::Request(RequestError::Api(_))) => {
+                    self.telegram
+                        .send_result(chat, to, delivery, upload())
+                        .await
+                }
+                sent => sent,
+            }
+        } else {
+            self.telegram
+                .send_result(chat, to, delivery, upload())
+                .await
+        };
         outcome.timings.upload = Some(upload_started.elapsed());
-        drop(turn);
         let total = request.arrived.elapsed();
         let error_kind = match sent {
             Ok(file_id) => {
@@ -335,9 +371,12 @@ impl Service {
             Err(error) => {
                 tracing::warn!(%error, chat = request.chat.0, "sending a result failed");
                 Metrics::count(&self.metrics.failed);
-                Some(Failure::from(error).kind())
+                let failure = Failure::from(error);
+                self.say(request, &failure.message()).await;
+                Some(failure.kind())
             }
         };
+        drop(turn);
         self.record(RequestRecord {
             input: outcome.input,
             output: Some(Dimensions {
@@ -368,11 +407,13 @@ impl Service {
         });
     }
 
-    /// A request turned away before any work (size, rate limit, full queue).
-    async fn refuse(&self, request: &ImageRequest, failure: Failure, text: Option<String>) {
+    /// A request turned away before any work (size, rate limit, full queue): count and
+    /// record it, and tell the user from a task, so the dispatcher never waits on Telegram.
+    fn refuse(&self, request: &ImageRequest, failure: Failure, text: Option<String>, notify: bool) {
         Metrics::count(&self.metrics.refused);
-        self.say(request, &text.unwrap_or_else(|| failure.message()))
-            .await;
+        if notify {
+            self.say_later(request, text.unwrap_or_else(|| failure.message()));
+        }
         self.record(RequestRecord {
             error_kind: Some(failure.kind()),
             ..record_base(
@@ -384,13 +425,25 @@ impl Service {
     }
 
     async fn say(&self, request: &ImageRequest, text: &str) {
-        if let Err(error) = self
-            .telegram
-            .reply(request.chat, Some(request.reply_to), text)
-            .await
-        {
-            tracing::warn!(%error, chat = request.chat.0, "reply failed");
+        let (chat, to) = (request.chat, request.reply_to);
+        if let Err(error) = self.telegram.reply(chat, Some(to), text).await {
+            tracing::warn!(%error, chat = chat.0, "reply failed");
         }
+    }
+
+    fn say_later(&self, request: &ImageRequest, text: String) {
+        self.reply_later(request.chat, request.reply_to, text);
+    }
+
+    /// Replies from a tracked task (shutdown waits for it), so no handler waits on
+    /// Telegram's throttle or retries.
+    pub fn reply_later(&self, chat: ChatId, to: MessageId, text: String) {
+        let telegram = self.telegram.clone();
+        self.tasks.spawn(async move {
+            if let Err(error) = telegram.reply(chat, Some(to), &text).await {
+                tracing::warn!(%error, chat = chat.0, "reply failed");
+            }
+        });
     }
 
     /// Writes a record in the background; shutdown waits for pending writes.

@@ -84,6 +84,8 @@ struct Inner {
 
 struct Shared {
     inner: Mutex<Inner>,
+    /// While true, file downloads wait (to hold jobs in flight deterministically).
+    downloads_held: tokio::sync::watch::Sender<bool>,
     updates: Notify,
     calls: Notify,
     engine: Engine,
@@ -109,6 +111,7 @@ impl StandIn {
             }),
             updates: Notify::new(),
             calls: Notify::new(),
+            downloads_held: tokio::sync::watch::Sender::new(false),
             engine,
         });
         let app = Router::new()
@@ -157,7 +160,16 @@ impl StandIn {
         inner.retry_after = retry_after;
     }
 
-    /// Slows every file download (to hold jobs in flight).
+    /// Holds every file download until `release_downloads`.
+    pub fn hold_downloads(&self) {
+        self.shared.downloads_held.send_replace(true);
+    }
+
+    pub fn release_downloads(&self) {
+        self.shared.downloads_held.send_replace(false);
+    }
+
+    /// Slows every file download.
     pub fn set_download_delay(&self, delay: Duration) {
         self.lock().download_delay = delay;
     }
@@ -381,6 +393,8 @@ async fn download(
             .map(|(_, bytes)| bytes.clone());
         (inner.download_delay, bytes)
     };
+    let mut held = shared.downloads_held.subscribe();
+    let _ = held.wait_for(|held| !held).await;
     tokio::time::sleep(delay).await;
     record(
         &shared,
