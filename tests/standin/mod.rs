@@ -21,6 +21,8 @@ use tokio::sync::Notify;
 
 pub const TOKEN: &str = "123456:TEST-token";
 pub const BOT_ID: i64 = 4242;
+/// The stand-in server's thread name (as /proc shows it, at most 15 bytes).
+pub const STANDIN_THREAD: &str = "telegram-stand";
 
 /// One recorded call from the bot.
 #[derive(Debug, Clone)]
@@ -118,11 +120,23 @@ impl StandIn {
             .route("/file/{bot}/{*path}", get(download))
             .route("/{bot}/{method}", post(method))
             .with_state(Arc::clone(&shared));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        // Its own thread and runtime, so its CPU time can be told apart from the bot's.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("non-blocking");
         let url = format!("http://{}", listener.local_addr().expect("address"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        std::thread::Builder::new()
+            .name(STANDIN_THREAD.into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                    axum::serve(listener, app).await
+                })
+            })
+            .expect("stand-in thread");
         StandIn { url, shared }
     }
 
