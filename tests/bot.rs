@@ -62,11 +62,14 @@ async fn start_bot(standin: &StandIn, database_url: &str, settings: &[(&str, &st
 
 /// Width and height of an encoded image, read independently of the bot.
 fn dimensions(bytes: &[u8]) -> (ImageFormat, u32, u32) {
-    let engine = Engine::new(EngineConfig {
-        threads: 1,
-        ..EngineConfig::default()
-    })
-    .expect("engine");
+    static CHECKER: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    let engine = CHECKER.get_or_init(|| {
+        Engine::new(EngineConfig {
+            threads: 1,
+            ..EngineConfig::default()
+        })
+        .expect("engine")
+    });
     let info = engine.probe(bytes).expect("a valid image");
     (info.format, info.width, info.height)
 }

@@ -19,15 +19,19 @@ pub async fn health(service: &Service) -> (bool, String) {
         engine.running,
         engine.queued
     );
-    let store = match tokio::time::timeout(CHECK_TIMEOUT, service.store.ping()).await {
-        Ok(Ok(())) => "store: ok (sqlite)".to_string(),
-        Ok(Err(error)) => format!("store: FAILING ({error})"),
-        Err(_) => "store: FAILING (no answer in 5 s)".to_string(),
+    let (store_ok, store) = match tokio::time::timeout(CHECK_TIMEOUT, service.store.ping()).await {
+        Ok(Ok(())) => (true, "store: ok (sqlite)".to_string()),
+        Ok(Err(error)) => (false, format!("store: FAILING ({error})")),
+        Err(_) => (false, "store: FAILING (no answer in 5 s)".to_string()),
     };
-    let telegram = match tokio::time::timeout(CHECK_TIMEOUT, service.telegram.reachable()).await {
-        Ok(Ok(())) => "telegram: reachable".to_string(),
-        Ok(Err(error)) => format!("telegram: UNREACHABLE ({error})"),
-        Err(_) => "telegram: UNREACHABLE (no answer in 5 s)".to_string(),
+    let reachable = tokio::time::timeout(CHECK_TIMEOUT, service.telegram.reachable()).await;
+    let (telegram_ok, telegram) = match reachable {
+        Ok(Ok(())) => (true, "telegram: reachable".to_string()),
+        Ok(Err(error)) => (false, format!("telegram: UNREACHABLE ({error})")),
+        Err(_) => (
+            false,
+            "telegram: UNREACHABLE (no answer in 5 s)".to_string(),
+        ),
     };
     let cache = service.cache.stats();
     let cache_line = format!(
@@ -36,7 +40,7 @@ pub async fn health(service: &Service) -> (bool, String) {
         cache.bytes >> 20,
         cache.capacity_bytes >> 20
     );
-    let healthy = !store.contains("FAILING") && !telegram.contains("UNREACHABLE");
+    let healthy = store_ok && telegram_ok;
     let status = if healthy { "healthy" } else { "DEGRADED" };
     let text =
         format!("Status: {status}\n{engine_line}\nbackend: cpu\n{cache_line}\n{store}\n{telegram}");

@@ -146,25 +146,7 @@ impl StandIn {
 
     /// Stores a file the bot may fetch, as if a user had uploaded it.
     pub fn add_file(&self, bytes: &[u8]) -> FileRef {
-        let (width, height) = self
-            .shared
-            .engine
-            .probe(bytes)
-            .map_or((0, 0), |info| (info.width, info.height));
-        let mut inner = self.lock();
-        inner.next_file += 1;
-        let file = FileRef {
-            file_id: format!("in-{}", inner.next_file),
-            unique_id: format!("uniq-in-{}", inner.next_file),
-            size: bytes.len() as u64,
-            width,
-            height,
-        };
-        inner.files.insert(
-            file.file_id.clone(),
-            (file.clone(), Bytes::copy_from_slice(bytes)),
-        );
-        file
+        store_file(&self.shared.engine, &mut self.lock(), "in", bytes)
     }
 
     /// The next `count` send* calls get 429 with `retry_after` seconds.
@@ -626,25 +608,7 @@ fn answer(
         "sendphoto" | "senddocument" | "sendsticker" => {
             let field = &method["send".len()..];
             let file = match files.get(field) {
-                Some(bytes) => {
-                    let (width, height) = shared
-                        .engine
-                        .probe(bytes)
-                        .map_or((0, 0), |info| (info.width, info.height));
-                    inner.next_file += 1;
-                    let file = FileRef {
-                        file_id: format!("sent-{}", inner.next_file),
-                        unique_id: format!("uniq-sent-{}", inner.next_file),
-                        size: bytes.len() as u64,
-                        width,
-                        height,
-                    };
-                    inner.files.insert(
-                        file.file_id.clone(),
-                        (file.clone(), Bytes::copy_from_slice(bytes)),
-                    );
-                    file
-                }
+                Some(bytes) => store_file(&shared.engine, &mut inner, "sent", bytes),
                 None => match params[field].as_str().and_then(|id| inner.files.get(id)) {
                     Some((file, _)) => file.clone(),
                     None => {
@@ -676,6 +640,26 @@ fn answer(
         }
         _ => (StatusCode::NOT_FOUND, json!("Not Found: method not found")),
     }
+}
+
+/// Keeps a file (uploaded by a user, `in-N`, or by the bot, `sent-N`) so it can be fetched.
+fn store_file(engine: &Engine, inner: &mut Inner, origin: &str, bytes: &[u8]) -> FileRef {
+    let (width, height) = engine
+        .probe(bytes)
+        .map_or((0, 0), |info| (info.width, info.height));
+    inner.next_file += 1;
+    let file = FileRef {
+        file_id: format!("{origin}-{}", inner.next_file),
+        unique_id: format!("uniq-{origin}-{}", inner.next_file),
+        size: bytes.len() as u64,
+        width,
+        height,
+    };
+    inner.files.insert(
+        file.file_id.clone(),
+        (file.clone(), Bytes::copy_from_slice(bytes)),
+    );
+    file
 }
 
 fn sent_message(inner: &mut Inner, params: &Value) -> Value {
