@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::BackendChoice;
+use crate::backend::gpu::GpuConfig;
 use crate::error::Error;
 use crate::limits::Limits;
 
@@ -20,6 +22,10 @@ pub struct EngineConfig {
     /// Estimated working memory all running jobs may reserve together (default: a quarter
     /// of physical memory, at least 512 MiB).
     pub memory_budget_bytes: usize,
+    /// Which backend runs the pixel operations (default `auto`: the GPU where it pays).
+    pub backend: BackendChoice,
+    /// Batching and failure handling of the GPU backend.
+    pub gpu: GpuConfig,
 }
 
 impl Default for EngineConfig {
@@ -31,6 +37,8 @@ impl Default for EngineConfig {
             max_in_flight: threads,
             max_queue: 16 * threads,
             memory_budget_bytes: default_memory_budget(),
+            backend: BackendChoice::default(),
+            gpu: GpuConfig::default(),
         }
     }
 }
@@ -40,6 +48,11 @@ impl EngineConfig {
         if self.threads == 0 || self.max_in_flight == 0 {
             return Err(Error::Config(
                 "threads and max_in_flight must be at least 1".into(),
+            ));
+        }
+        if self.gpu.max_batch_frames == 0 || self.gpu.max_batch_bytes == 0 {
+            return Err(Error::Config(
+                "gpu.max_batch_frames and gpu.max_batch_bytes must be at least 1".into(),
             ));
         }
         if self.memory_budget_bytes == 0 {

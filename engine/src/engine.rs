@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::backend::{BackendStatus, BackendUsed, Backends};
 use crate::codec::{self, ImageInfo};
 use crate::config::EngineConfig;
 use crate::error::Error;
 use crate::format::OutputFormat;
 use crate::frame::Frame;
 use crate::memory;
-use crate::ops::geometry;
+use crate::orientation::Orientation;
 use crate::pipeline::{OutputSpec, Pipeline, Plan};
 use crate::pool::completion::Completion;
 use crate::pool::{Deliver, Pool, PoolConfig, ShutdownReport, Task};
@@ -50,6 +51,8 @@ pub struct Output {
     pub width: u32,
     pub height: u32,
     pub has_alpha: bool,
+    /// Which backend ran the operations.
+    pub backend: BackendUsed,
     /// What the input's header said.
     pub input: ImageInfo,
     pub timings: Timings,
@@ -77,6 +80,7 @@ struct Inner {
     stats: Arc<Stats>,
     next_id: AtomicU64,
     pool: Pool,
+    backends: Arc<Backends>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -88,9 +92,12 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Starts the worker threads.
+    /// Starts the worker threads, and opens the GPU unless the backend is `cpu` (about
+    /// 100 ms; without a usable adapter everything runs on the CPU, see
+    /// [`Engine::backend_status`]).
     pub fn new(config: EngineConfig) -> Result<Engine, Error> {
         config.validate()?;
+        let backends = Arc::new(Backends::new(config.backend, &config.gpu));
         let stats = Arc::new(Stats::new(config.memory_budget_bytes));
         let pool_config = PoolConfig {
             threads: config.threads,
@@ -105,6 +112,7 @@ impl Engine {
                 stats,
                 next_id: AtomicU64::new(1),
                 pool,
+                backends,
             }),
         })
     }
@@ -116,6 +124,26 @@ impl Engine {
     /// Counters, queue and memory levels, stage latency percentiles. Cheap: atomics only.
     pub fn stats(&self) -> StatsSnapshot {
         self.inner.stats.snapshot()
+    }
+
+    /// The backend choice, the GPU adapter if one is open (or why none is), and the GPU
+    /// counters (frames, batches, CPU fallbacks).
+    pub fn backend_status(&self) -> BackendStatus {
+        self.inner.backends.status()
+    }
+
+    /// Test hook: makes the GPU device fail as a driver reset would; jobs in the batch that
+    /// meets it rerun on the CPU. Returns false when no GPU backend is open.
+    #[doc(hidden)]
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_gpu_device_loss(&self) -> bool {
+        match self.inner.backends.gpu() {
+            Some(gpu) => {
+                gpu.inject_device_loss();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Reads the header only and checks the input limits.
@@ -204,13 +232,15 @@ impl Engine {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let completion = Completion::new();
         let stats = Arc::clone(&self.inner.stats);
+        let backends = Arc::clone(&self.inner.backends);
         let (done, abandoned) = (Arc::clone(&completion), Arc::clone(&completion));
         let work = move |queue_wait: Duration| {
-            let result = guarded(|| execute(&bytes, &pipeline, info, &plan)).map(|mut output| {
-                output.timings.queue = queue_wait;
-                output.timings.probe = probe_time;
-                output
-            });
+            let result =
+                guarded(|| execute(&bytes, &pipeline, info, &plan, &backends)).map(|mut output| {
+                    output.timings.queue = queue_wait;
+                    output.timings.probe = probe_time;
+                    output
+                });
             match &result {
                 Ok(output) => {
                     let pixels = u64::from(output.input.width) * u64::from(output.input.height);
@@ -297,6 +327,7 @@ fn execute(
     pipeline: &Pipeline,
     info: ImageInfo,
     plan: &Plan,
+    backends: &Backends,
 ) -> Result<Output, Error> {
     let mut timings = Timings::default();
     let mut clock = Instant::now();
@@ -309,7 +340,7 @@ fn execute(
     let decoded = codec::decode(bytes, &info, plan.decode_shrink)?;
     lap(&mut timings.decode);
 
-    let mut frame = decoded.frame;
+    let frame = decoded.frame;
     if (frame.width(), frame.height()) != (info.width, info.height) {
         // The plan (crop rectangles, limits) was made for the header's size.
         return Err(Error::malformed(
@@ -323,12 +354,12 @@ fn execute(
             ),
         ));
     }
-    if pipeline.auto_orient {
-        frame = geometry::orient(frame, info.orientation)?;
-    }
-    for (op, &size) in pipeline.ops.iter().zip(&plan.sizes) {
-        frame = op.apply(frame, size)?;
-    }
+    let orientation = if pipeline.auto_orient {
+        info.orientation
+    } else {
+        Orientation::Normal
+    };
+    let (frame, backend) = backends.run(frame, orientation, &pipeline.ops, &plan.sizes)?;
     lap(&mut timings.ops);
 
     // Ops such as crop can leave an alpha channel opaque everywhere: drop it once here, so
@@ -344,6 +375,7 @@ fn execute(
         width,
         height,
         has_alpha,
+        backend,
         input: info,
         timings,
     })

@@ -25,6 +25,7 @@
 //! ```
 
 mod allocator;
+pub mod backend;
 mod codec;
 mod config;
 mod engine;
@@ -41,6 +42,8 @@ mod pool;
 mod stats;
 
 pub use allocator::share_one_arena;
+pub use backend::gpu::{GpuConfig, GpuInfo, GpuStats};
+pub use backend::{BackendChoice, BackendStatus, BackendUsed};
 pub use codec::ImageInfo;
 pub use config::EngineConfig;
 pub use engine::{Engine, JobHandle, Output, Timings};

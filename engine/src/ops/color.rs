@@ -43,30 +43,47 @@ pub fn gray(frame: &mut Frame) {
 
 /// Adds `value`% of full scale (−100..=100).
 pub fn brightness(frame: &mut Frame, value: i32) {
+    apply_lut(frame, &brightness_table(value));
+}
+
+pub(crate) fn brightness_table(value: i32) -> [u8; 256] {
     let offset = value as f32 * 2.55;
-    apply_lut(frame, &lut_from(|x| x + offset));
+    lut_from(|x| x + offset)
 }
 
 /// Scales distance from mid-grey by ((100 + value) / 100)²: −100 is flat grey, 100 is ×4.
 pub fn contrast(frame: &mut Frame, value: i32) {
+    apply_lut(frame, &contrast_table(value));
+}
+
+pub(crate) fn contrast_table(value: i32) -> [u8; 256] {
     let factor = ((100 + value) as f32 / 100.0).powi(2);
-    apply_lut(frame, &lut_from(|x| (x - 128.0) * factor + 128.0));
+    lut_from(|x| (x - 128.0) * factor + 128.0)
 }
 
 /// Scales distance from the pixel's luma by (100 + value) / 100: −100 is grey, 100 doubles it.
 /// Fixed point (8 fractional bits), rounding half up.
 pub fn saturation(frame: &mut Frame, value: i32) {
-    let factor = 256 * (100 + value) / 100;
+    let factor = saturation_factor(value);
     map_rgb(frame, |r, g, b| {
         let y = i32::from(luma(r, g, b));
         [r, g, b].map(|c| (y + (((i32::from(c) - y) * factor + 128) >> 8)).clamp(0, 255) as u8)
     });
 }
 
+/// The saturation factor with 8 fractional bits.
+pub(crate) fn saturation_factor(value: i32) -> i32 {
+    256 * (100 + value) / 100
+}
+
 /// out = 255 · (in / 255)^(1 / gamma): above 1 brightens mid-tones (as ImageMagick's -gamma).
 pub fn gamma(frame: &mut Frame, gamma: f64) {
+    apply_lut(frame, &gamma_table(gamma));
+}
+
+pub(crate) fn gamma_table(gamma: f64) -> [u8; 256] {
     let exponent = (1.0 / gamma) as f32;
-    apply_lut(frame, &lut_from(|x| 255.0 * (x / 255.0).powf(exponent)));
+    lut_from(|x| 255.0 * (x / 255.0).powf(exponent))
 }
 
 /// The classic sepia matrix, in 16.16 fixed point.
@@ -83,7 +100,11 @@ pub fn sepia(frame: &mut Frame) {
 }
 
 pub fn invert(frame: &mut Frame) {
-    apply_lut(frame, &std::array::from_fn(|i| 255 - i as u8));
+    apply_lut(frame, &invert_table());
+}
+
+pub(crate) fn invert_table() -> [u8; 256] {
+    std::array::from_fn(|i| 255 - i as u8)
 }
 
 #[cfg(test)]

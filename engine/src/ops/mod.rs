@@ -2,8 +2,8 @@
 //! and how it runs on the CPU. Parsing and printing live in `pipeline`.
 
 mod alpha;
-mod blur;
-mod color;
+pub(crate) mod blur;
+pub(crate) mod color;
 pub(crate) mod geometry;
 mod pixelate;
 pub(crate) mod resize;

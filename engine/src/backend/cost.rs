@@ -1,0 +1,85 @@
+//! When the GPU pays: a cost model comparing one image's ops on one CPU core with the
+//! GPU's time for it, transfers and per-frame overhead included. The constants are
+//! measurements (scripts/gpu-bench.sh; README "GPU backend"), in nanoseconds.
+
+use crate::ops::{Filter, Op};
+
+/// CPU nanoseconds per pixel of one core, by kind of op (measured on the lent H200
+/// machine's CPU with `gpu_bench`).
+fn cpu_ns_per_pixel(op: &Op) -> f64 {
+    match op {
+        Op::Fit { filter, .. }
+        | Op::Fill { filter, .. }
+        | Op::Resize { filter, .. }
+        | Op::Scale { filter, .. }
+        | Op::Longest { filter, .. } => match filter {
+            Filter::Nearest => 0.3,
+            Filter::Bilinear => 1.5,
+            _ => 2.5,
+        },
+        Op::Crop { .. } => 0.2,
+        Op::Rotate { .. } | Op::Flip { .. } => 1.0,
+        Op::Gray
+        | Op::Brightness { .. }
+        | Op::Contrast { .. }
+        | Op::Saturation { .. }
+        | Op::Gamma { .. }
+        | Op::Sepia
+        | Op::Invert => 1.0,
+        Op::Blur { sigma } => 2.0 + 2.0 * sigma.min(5.0),
+        Op::Sharpen { .. } => 9.0,
+        Op::Pixelate { .. } => 2.0,
+    }
+}
+
+/// Fixed cost of a frame on the GPU: its share of a submission, buffers, bind groups.
+const GPU_FRAME_NS: f64 = 300_000.0;
+/// Host-to-device plus device-to-host per byte, with the RGB↔RGBA conversion on the CPU.
+const GPU_TRANSFER_NS_PER_BYTE: f64 = 0.25;
+/// GPU work per pixel of a pass: small next to the transfers on a real GPU.
+const GPU_NS_PER_PIXEL_PASS: f64 = 0.02;
+
+/// The pixels an op reads or writes, whichever is more.
+fn pixels(input: (u32, u32), output: (u32, u32)) -> f64 {
+    let count = |(w, h): (u32, u32)| f64::from(w) * f64::from(h);
+    count(input).max(count(output))
+}
+
+/// Estimated (CPU, GPU) nanoseconds for `ops` on a `size` image.
+pub fn estimate(size: (u32, u32), ops: &[Op], sizes: &[(u32, u32)]) -> (f64, f64) {
+    let mut input = size;
+    let (mut cpu, mut gpu_passes) = (0.0, 0.0);
+    for (op, &output) in ops.iter().zip(sizes) {
+        let touched = pixels(input, output);
+        cpu += cpu_ns_per_pixel(op) * touched;
+        gpu_passes += 2.0 * GPU_NS_PER_PIXEL_PASS * touched;
+        input = output;
+    }
+    let bytes = 4.0 * (pixels(size, size) + pixels(input, input));
+    let gpu = GPU_FRAME_NS + GPU_TRANSFER_NS_PER_BYTE * bytes + gpu_passes;
+    (cpu, gpu)
+}
+
+/// Whether the GPU is expected to finish `ops` on this image sooner than a CPU core.
+pub fn gpu_pays(size: (u32, u32), ops: &[Op], sizes: &[(u32, u32)]) -> bool {
+    let (cpu, gpu) = estimate(size, ops, sizes);
+    gpu < cpu
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_images_and_cheap_ops_stay_on_the_cpu() {
+        let gray = [Op::Gray];
+        assert!(!gpu_pays((64, 64), &gray, &[(64, 64)]));
+        assert!(!gpu_pays((4000, 3000), &gray, &[(4000, 3000)]));
+    }
+
+    #[test]
+    fn heavy_work_on_large_images_goes_to_the_gpu() {
+        let blur = [Op::Blur { sigma: 4.0 }];
+        assert!(gpu_pays((4000, 3000), &blur, &[(4000, 3000)]));
+    }
+}

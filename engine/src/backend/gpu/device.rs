@@ -1,0 +1,457 @@
+//! The one place wgpu is called: finding an adapter, opening the device with the adapter's
+//! own limits, compiling the kernels, and running a batch of frame plans as one submission
+//! (uploads, every pass, readbacks). Every wgpu failure comes back as a [`GpuFault`]; the
+//! default handler, which panics, is replaced.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::passes::{Aux, FramePlan, Kernel, Module, Params};
+
+/// The adapter a GPU backend runs on, and the limits it uses.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GpuInfo {
+    pub name: String,
+    /// Vulkan, Metal, Dx12, Gl.
+    pub backend: String,
+    /// DiscreteGpu, IntegratedGpu, VirtualGpu, Cpu (a software rasteriser), Other.
+    pub device_type: String,
+    pub driver: String,
+    pub driver_info: String,
+    /// A software adapter (llvmpipe, WARP, SwiftShader): correct but slower than the CPU
+    /// backend, so `auto` never picks it.
+    pub software: bool,
+    /// Largest buffer a pass may bind, in bytes (the smaller of the storage-binding and
+    /// buffer limits); frames whose stages need more run on the CPU.
+    pub max_binding_bytes: u64,
+    pub max_workgroups_per_dimension: u32,
+}
+
+/// Why a batch did not complete on the GPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuFault(pub String);
+
+impl std::fmt::Display for GpuFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parses a `WGPU_BACKEND`-style list ("vulkan", "gl", "vulkan,gl", "metal", ...).
+pub(super) fn backends_from_list(list: &str) -> wgpu::Backends {
+    wgpu::Backends::from_comma_list(list)
+}
+
+/// How long a batch may take before the device is treated as hung.
+const BATCH_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub(super) struct Device {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: GpuInfo,
+    layout: wgpu::BindGroupLayout,
+    pipelines: HashMap<Kernel, wgpu::ComputePipeline>,
+    /// Bound as `aux` by passes that read none.
+    empty_aux: wgpu::Buffer,
+    /// Bytes between the passes' uniform blocks: the block rounded up to the alignment.
+    uniform_stride: u64,
+    storage_align: u64,
+    lost: Arc<AtomicBool>,
+    uncaptured: Arc<Mutex<Option<String>>>,
+}
+
+/// Finds an adapter among `backends`; software adapters only when `allow_software`.
+pub(super) fn open(backends: wgpu::Backends, allow_software: bool) -> Result<Device, String> {
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+    descriptor.backends = backends;
+    let instance = wgpu::Instance::new(descriptor);
+    let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+    if adapters.is_empty() {
+        return Err(format!("no GPU adapter found (backends: {backends:?})"));
+    }
+    // Prefer real GPUs, discrete first.
+    let rank = |adapter: &wgpu::Adapter| match adapter.get_info().device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    let adapter = adapters
+        .into_iter()
+        .min_by_key(rank)
+        .ok_or_else(|| "no GPU adapter found".to_string())?;
+    let adapter_info = adapter.get_info();
+    let software = adapter_info.device_type == wgpu::DeviceType::Cpu;
+    if software && !allow_software {
+        return Err(format!(
+            "only a software adapter was found ({}, {:?}); it is slower than the CPU backend",
+            adapter_info.name, adapter_info.backend
+        ));
+    }
+    let limits = adapter.limits();
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("prism"),
+        required_features: wgpu::Features::empty(),
+        required_limits: limits.clone(),
+        experimental_features: wgpu::ExperimentalFeatures::disabled(),
+        memory_hints: wgpu::MemoryHints::Performance,
+        trace: wgpu::Trace::Off,
+    }))
+    .map_err(|e| format!("the adapter {} refused a device: {e}", adapter_info.name))?;
+
+    let lost = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&lost);
+    device.set_device_lost_callback(move |_, _| flag.store(true, Ordering::SeqCst));
+    let uncaptured = Arc::new(Mutex::new(None));
+    let slot = Arc::clone(&uncaptured);
+    device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
+        if let Ok(mut slot) = slot.lock() {
+            slot.get_or_insert_with(|| error.to_string());
+        }
+    }));
+
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let (layout, pipelines) = compile(&device);
+    if let Some(error) = pollster::block_on(scope.pop()) {
+        return Err(format!("the kernels did not compile: {error}"));
+    }
+    let empty_aux = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("empty aux"),
+        size: 16,
+        usage: wgpu::BufferUsages::STORAGE,
+        mapped_at_creation: false,
+    });
+    let info = GpuInfo {
+        name: adapter_info.name.clone(),
+        backend: format!("{:?}", adapter_info.backend),
+        device_type: format!("{:?}", adapter_info.device_type),
+        driver: adapter_info.driver.clone(),
+        driver_info: adapter_info.driver_info.clone(),
+        software,
+        max_binding_bytes: limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size),
+        max_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
+    };
+    Ok(Device {
+        device,
+        queue,
+        info,
+        layout,
+        pipelines,
+        empty_aux,
+        uniform_stride: (Params::BYTES as u64)
+            .next_multiple_of(u64::from(limits.min_uniform_buffer_offset_alignment)),
+        storage_align: u64::from(limits.min_storage_buffer_offset_alignment),
+        lost,
+        uncaptured,
+    })
+}
+
+fn compile(
+    device: &wgpu::Device,
+) -> (
+    wgpu::BindGroupLayout,
+    HashMap<Kernel, wgpu::ComputePipeline>,
+) {
+    let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    };
+    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("pass"),
+        entries: &[
+            wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: wgpu::BufferSize::new(Params::BYTES as u64),
+                },
+                count: None,
+            },
+            storage(1, true),
+            storage(2, false),
+            storage(3, true),
+        ],
+    });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some("pass"),
+        bind_group_layouts: &[Some(&layout)],
+        immediate_size: 0,
+    });
+    let modules: HashMap<Module, wgpu::ShaderModule> = Module::ALL
+        .into_iter()
+        .map(|module| {
+            let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(&format!("{module:?}")),
+                source: wgpu::ShaderSource::Wgsl(module.wgsl().into()),
+            });
+            (module, shader)
+        })
+        .collect();
+    let pipelines = Kernel::ALL
+        .into_iter()
+        .map(|kernel| {
+            let (module, entry) = kernel.source();
+            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&pipeline_layout),
+                module: &modules[&module],
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                cache: None,
+            });
+            (kernel, pipeline)
+        })
+        .collect();
+    (layout, pipelines)
+}
+
+/// One frame of a batch: RGBA pixels to upload and what to do with them.
+pub(super) struct FrameWork<'a> {
+    pub rgba: &'a [u8],
+    pub plan: &'a FramePlan,
+}
+
+/// A submitted batch whose readbacks are not collected yet.
+pub(super) struct InFlight {
+    readbacks: Vec<wgpu::Buffer>,
+    submission: wgpu::SubmissionIndex,
+    /// Keeps the batch's buffers alive until the GPU is done with them.
+    _resources: Vec<wgpu::Buffer>,
+}
+
+const WORKGROUP: u32 = 16;
+
+impl Device {
+    pub fn info(&self) -> &GpuInfo {
+        &self.info
+    }
+
+    /// Records every frame's upload, passes and readback copy into one command buffer and
+    /// submits it. Validation and out-of-memory errors are caught by error scopes.
+    pub fn submit(&self, frames: &[FrameWork<'_>]) -> Result<InFlight, GpuFault> {
+        self.check_health()?;
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let recorded = self.record(frames);
+        let memory_error = pollster::block_on(memory.pop());
+        let validation_error = pollster::block_on(validation.pop());
+        if let Some(error) = memory_error.or(validation_error) {
+            return Err(GpuFault(format!("GPU error: {error}")));
+        }
+        let in_flight = recorded?;
+        self.check_health()?;
+        Ok(in_flight)
+    }
+
+    fn record(&self, frames: &[FrameWork<'_>]) -> Result<InFlight, GpuFault> {
+        let pass_count: usize = frames.iter().map(|f| f.plan.passes.len()).sum();
+        // All uniforms of the batch in one buffer, all uploaded words in another.
+        let mut uniforms = vec![0u8; pass_count.max(1) * self.uniform_stride as usize];
+        let mut aux_words: Vec<u32> = Vec::new();
+        let mut aux_ranges: Vec<Option<(u64, u64)>> = Vec::with_capacity(pass_count);
+        let words_per_align = (self.storage_align / 4).max(1) as usize;
+        for (index, pass) in frames.iter().flat_map(|f| &f.plan.passes).enumerate() {
+            let at = index * self.uniform_stride as usize;
+            uniforms[at..at + Params::BYTES].copy_from_slice(&pass.params.to_bytes());
+            aux_ranges.push(match &pass.aux {
+                Aux::Words(words) if !words.is_empty() => {
+                    let start = aux_words.len().div_ceil(words_per_align) * words_per_align;
+                    aux_words.resize(start, 0);
+                    aux_words.extend_from_slice(words);
+                    Some((start as u64 * 4, words.len() as u64 * 4))
+                }
+                _ => None,
+            });
+        }
+        // Written through the queue rather than mapped at creation: on a lost device
+        // mapping panics inside wgpu, a queue write only reports an error.
+        let uniform_buffer = self.upload("params", &uniforms, wgpu::BufferUsages::UNIFORM);
+        aux_words.resize(aux_words.len().max(4), 0);
+        let aux_bytes: Vec<u8> = aux_words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let aux_buffer = self.upload("aux", &aux_bytes, wgpu::BufferUsages::STORAGE);
+
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("batch"),
+            });
+        let mut resources = vec![uniform_buffer.clone(), aux_buffer.clone()];
+        let mut readbacks = Vec::with_capacity(frames.len());
+        let mut pass_index = 0;
+        for frame in frames {
+            let plan = frame.plan;
+            let bytes = (plan.buffer_pixels * 4).max(4);
+            if bytes > self.info.max_binding_bytes {
+                return Err(GpuFault(format!(
+                    "a {bytes}-byte buffer is above the binding limit"
+                )));
+            }
+            let buffers: Vec<wgpu::Buffer> = (0..plan.buffers)
+                .map(|_| {
+                    self.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("pixels"),
+                        size: bytes,
+                        usage: wgpu::BufferUsages::STORAGE
+                            | wgpu::BufferUsages::COPY_DST
+                            | wgpu::BufferUsages::COPY_SRC,
+                        mapped_at_creation: false,
+                    })
+                })
+                .collect();
+            self.queue.write_buffer(&buffers[0], 0, frame.rgba);
+            {
+                let mut compute = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("frame"),
+                    timestamp_writes: None,
+                });
+                for pass in &plan.passes {
+                    let aux = match (&pass.aux, aux_ranges[pass_index]) {
+                        (Aux::Buffer(index), _) => buffers[*index].as_entire_buffer_binding(),
+                        (_, Some((offset, size))) => wgpu::BufferBinding {
+                            buffer: &aux_buffer,
+                            offset,
+                            size: wgpu::BufferSize::new(size),
+                        },
+                        (_, None) => self.empty_aux.as_entire_buffer_binding(),
+                    };
+                    let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: None,
+                        layout: &self.layout,
+                        entries: &[
+                            wgpu::BindGroupEntry {
+                                binding: 0,
+                                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                    buffer: &uniform_buffer,
+                                    offset: pass_index as u64 * self.uniform_stride,
+                                    size: wgpu::BufferSize::new(Params::BYTES as u64),
+                                }),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 1,
+                                resource: buffers[pass.src].as_entire_binding(),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 2,
+                                resource: buffers[pass.dst].as_entire_binding(),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 3,
+                                resource: wgpu::BindingResource::Buffer(aux),
+                            },
+                        ],
+                    });
+                    compute.set_pipeline(&self.pipelines[&pass.kernel]);
+                    compute.set_bind_group(0, &bind_group, &[]);
+                    let groups = |n: u32| n.div_ceil(WORKGROUP);
+                    compute.dispatch_workgroups(groups(pass.grid.0), groups(pass.grid.1), 1);
+                    pass_index += 1;
+                }
+            }
+            let out_bytes = u64::from(plan.output.0) * u64::from(plan.output.1) * 4;
+            let readback = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size: out_bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            encoder.copy_buffer_to_buffer(&buffers[plan.result], 0, &readback, 0, out_bytes);
+            readbacks.push(readback);
+            resources.extend(buffers);
+        }
+        let submission = self.queue.submit([encoder.finish()]);
+        Ok(InFlight {
+            readbacks,
+            submission,
+            _resources: resources,
+        })
+    }
+
+    fn upload(&self, label: &str, bytes: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.len() as u64,
+            usage: usage | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.queue.write_buffer(&buffer, 0, bytes);
+        buffer
+    }
+
+    /// Waits for a submitted batch and reads every frame's RGBA result back.
+    pub fn finish(&self, in_flight: InFlight) -> Result<Vec<Vec<u8>>, GpuFault> {
+        let mapped: Arc<Mutex<Vec<Result<(), String>>>> = Arc::new(Mutex::new(Vec::new()));
+        for readback in &in_flight.readbacks {
+            let mapped = Arc::clone(&mapped);
+            readback.map_async(wgpu::MapMode::Read, .., move |result| {
+                if let Ok(mut mapped) = mapped.lock() {
+                    mapped.push(result.map_err(|e| e.to_string()));
+                }
+            });
+        }
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(in_flight.submission.clone()),
+                timeout: Some(BATCH_TIMEOUT),
+            })
+            .map_err(|e| GpuFault(format!("waiting for the GPU: {e}")))?;
+        self.check_health()?;
+        let results = mapped
+            .lock()
+            .map_err(|_| GpuFault("readback state poisoned".into()))?
+            .clone();
+        if results.len() != in_flight.readbacks.len() {
+            return Err(GpuFault("a readback never completed".into()));
+        }
+        if let Some(Err(error)) = results.into_iter().find(Result::is_err) {
+            return Err(GpuFault(format!("reading results back: {error}")));
+        }
+        in_flight
+            .readbacks
+            .iter()
+            .map(|readback| {
+                let data = readback
+                    .get_mapped_range(..)
+                    .map_err(|e| GpuFault(format!("reading results back: {e}")))?
+                    .to_vec();
+                readback.unmap();
+                Ok(data)
+            })
+            .collect()
+    }
+
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// Device loss and errors outside any scope.
+    fn check_health(&self) -> Result<(), GpuFault> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(GpuFault("the GPU device was lost".into()));
+        }
+        if let Some(error) = self.uncaptured.lock().ok().and_then(|mut slot| slot.take()) {
+            return Err(GpuFault(format!("GPU error: {error}")));
+        }
+        Ok(())
+    }
+
+    /// Destroys the device, as a driver reset would (the test-only failure hook).
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn destroy(&self) {
+        self.device.destroy();
+    }
+}

@@ -1,0 +1,231 @@
+//! The GPU stage: one thread that owns the device, gathers frames from many jobs into
+//! batches (bounded by frame count, bytes and a short wait window), submits each batch as
+//! one command buffer, and collects a batch's readbacks only after the next batch has been
+//! submitted, so recording and uploads overlap the GPU's work. Faults fail the whole batch
+//! back to its jobs (which rerun on the CPU); repeated faults or a lost device close the
+//! device until the re-probe time.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use super::device::{self, Device, FrameWork, GpuFault, InFlight};
+use super::passes::FramePlan;
+use super::{GpuConfig, Shared};
+
+/// A frame for the GPU and where its result goes.
+pub(super) struct Job {
+    pub rgba: Vec<u8>,
+    pub plan: FramePlan,
+    pub reply: Sender<Result<Vec<u8>, GpuFault>>,
+}
+
+pub(super) enum Message {
+    Job(Job),
+    /// Test hook: destroy the device as a driver reset would.
+    #[cfg(any(test, feature = "fault-injection"))]
+    DestroyDevice,
+}
+
+pub(super) struct Stage {
+    config: GpuConfig,
+    backends: wgpu::Backends,
+    allow_software: bool,
+    device: Option<Device>,
+    shared: Arc<Shared>,
+    consecutive_failures: u32,
+}
+
+/// A submitted batch and the jobs waiting for it.
+struct Pending {
+    in_flight: InFlight,
+    replies: Vec<Sender<Result<Vec<u8>, GpuFault>>>,
+}
+
+impl Stage {
+    pub fn new(
+        config: GpuConfig,
+        backends: wgpu::Backends,
+        allow_software: bool,
+        device: Device,
+        shared: Arc<Shared>,
+    ) -> Stage {
+        Stage {
+            config,
+            backends,
+            allow_software,
+            device: Some(device),
+            shared,
+            consecutive_failures: 0,
+        }
+    }
+
+    /// Runs until every sender is gone, then finishes the batch in flight.
+    pub fn run(mut self, messages: Receiver<Message>) {
+        let mut pending: Option<Pending> = None;
+        loop {
+            // With a batch on the GPU, gather the next one without blocking for long.
+            let first = if pending.is_some() {
+                match messages.recv_timeout(self.window()) {
+                    Ok(message) => Some(message),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match messages.recv() {
+                    Ok(message) => Some(message),
+                    Err(_) => break,
+                }
+            };
+            let batch = match first {
+                Some(message) => self.gather(message, &messages),
+                None => Vec::new(),
+            };
+            let submitted = if batch.is_empty() {
+                None
+            } else {
+                self.submit(batch)
+            };
+            if let Some(previous) = pending.take() {
+                self.complete(previous);
+            }
+            pending = submitted;
+        }
+        if let Some(previous) = pending.take() {
+            self.complete(previous);
+        }
+    }
+
+    fn window(&self) -> Duration {
+        Duration::from_micros(self.config.batch_window_micros)
+    }
+
+    /// Collects jobs after `first` until the frame or byte bound is reached or the wait
+    /// window has passed.
+    fn gather(&mut self, first: Message, messages: &Receiver<Message>) -> Vec<Job> {
+        let mut batch = Vec::new();
+        let mut bytes = 0usize;
+        let deadline = Instant::now() + self.window();
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Job(job) => {
+                    bytes += job.rgba.len();
+                    batch.push(job);
+                }
+                #[cfg(any(test, feature = "fault-injection"))]
+                Message::DestroyDevice => {
+                    if let Some(device) = &self.device {
+                        device.destroy();
+                    }
+                }
+            }
+            if batch.len() >= self.config.max_batch_frames || bytes >= self.config.max_batch_bytes {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            next = messages.recv_timeout(left).ok();
+        }
+        batch
+    }
+
+    /// Submits a batch, or fails its jobs at once.
+    fn submit(&mut self, batch: Vec<Job>) -> Option<Pending> {
+        if self.device.is_none() {
+            self.reopen();
+        }
+        let Some(device) = &self.device else {
+            let fault = GpuFault("the GPU is unavailable".into());
+            self.fail(batch.into_iter().map(|job| job.reply).collect(), fault);
+            return None;
+        };
+        let work: Vec<FrameWork<'_>> = batch
+            .iter()
+            .map(|job| FrameWork {
+                rgba: &job.rgba,
+                plan: &job.plan,
+            })
+            .collect();
+        let submitted = catch_unwind(AssertUnwindSafe(|| device.submit(&work)))
+            .unwrap_or_else(|_| Err(GpuFault("the GPU driver panicked while recording".into())));
+        drop(work);
+        let replies = batch.into_iter().map(|job| job.reply).collect();
+        match submitted {
+            Ok(in_flight) => Some(Pending { in_flight, replies }),
+            Err(fault) => {
+                self.fail(replies, fault);
+                None
+            }
+        }
+    }
+
+    fn complete(&mut self, pending: Pending) {
+        let Some(device) = &self.device else {
+            self.fail(
+                pending.replies,
+                GpuFault("the GPU device was closed".into()),
+            );
+            return;
+        };
+        let in_flight = pending.in_flight;
+        let finished =
+            catch_unwind(AssertUnwindSafe(|| device.finish(in_flight))).unwrap_or_else(|_| {
+                Err(GpuFault(
+                    "the GPU driver panicked while reading back".into(),
+                ))
+            });
+        match finished {
+            Ok(results) => {
+                self.consecutive_failures = 0;
+                self.shared.record_batch(results.len());
+                for (reply, pixels) in pending.replies.into_iter().zip(results) {
+                    // A job that gave up waiting is not an error here.
+                    let _ = reply.send(Ok(pixels));
+                }
+            }
+            Err(fault) => self.fail(pending.replies, fault),
+        }
+    }
+
+    /// Fails a batch back to its jobs; closes the device when it is lost or keeps failing.
+    fn fail(&mut self, replies: Vec<Sender<Result<Vec<u8>, GpuFault>>>, fault: GpuFault) {
+        tracing::warn!(error = %fault, frames = replies.len(), "GPU batch failed; rerunning on the CPU");
+        self.consecutive_failures += 1;
+        let lost = self.device.as_ref().is_some_and(Device::is_lost);
+        if lost || self.device.is_none() {
+            self.device = None;
+        }
+        if self.consecutive_failures >= self.config.failures_before_disable {
+            self.device = None;
+            self.consecutive_failures = 0;
+            let until = Instant::now() + Duration::from_millis(self.config.reprobe_after_millis);
+            self.shared.disable_until(until, &fault);
+            tracing::warn!(
+                reprobe_in_ms = self.config.reprobe_after_millis,
+                "GPU disabled after repeated failures"
+            );
+        }
+        self.shared.record_fault(&fault);
+        for reply in replies {
+            let _ = reply.send(Err(fault.clone()));
+        }
+    }
+
+    /// Opens a fresh device (after a loss or once the GPU was disabled).
+    fn reopen(&mut self) {
+        self.shared.record_reprobe();
+        match device::open(self.backends, self.allow_software) {
+            Ok(device) => {
+                tracing::info!(adapter = %device.info().name, "GPU device reopened");
+                self.shared.enable(device.info().clone());
+                self.device = Some(device);
+            }
+            Err(reason) => {
+                let until =
+                    Instant::now() + Duration::from_millis(self.config.reprobe_after_millis);
+                self.shared.disable_until(until, &GpuFault(reason));
+            }
+        }
+    }
+}
