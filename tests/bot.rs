@@ -459,7 +459,7 @@ async fn admin_commands_are_for_admins_only() {
     for part in [
         "healthy",
         "engine: ok",
-        "backend: cpu",
+        "backend: auto (",
         "cache: ok",
         "store: ok",
         "telegram: reachable",

@@ -42,8 +42,10 @@ pub async fn health(service: &Service) -> (bool, String) {
     );
     let healthy = store_ok && telegram_ok;
     let status = if healthy { "healthy" } else { "DEGRADED" };
-    let text =
-        format!("Status: {status}\n{engine_line}\nbackend: cpu\n{cache_line}\n{store}\n{telegram}");
+    let text = format!(
+        "Status: {status}\n{engine_line}\n{}\n{cache_line}\n{store}\n{telegram}",
+        backend_line(service)
+    );
     (healthy, text)
 }
 
@@ -111,10 +113,30 @@ pub fn performance(service: &Service) -> String {
     );
     let _ = write!(
         text,
-        "Backends: cpu {} jobs, gpu 0; store write errors {}",
-        bot.cpu_jobs, bot.store_errors
+        "Backends: cpu {} jobs, gpu {} ({} rerun on the CPU after GPU faults); store write errors {}",
+        bot.cpu_jobs,
+        bot.gpu_jobs,
+        service
+            .engine
+            .backend_status()
+            .gpu_stats
+            .map_or(0, |gpu| gpu.fallbacks),
+        bot.store_errors
     );
     text
+}
+
+/// The engine's backend choice and the GPU it uses, or why it uses none.
+fn backend_line(service: &Service) -> String {
+    let status = service.engine.backend_status();
+    match (status.gpu, status.gpu_unavailable) {
+        (Some(gpu), _) => format!(
+            "backend: {} (GPU {}, {})",
+            status.choice, gpu.name, gpu.device_type
+        ),
+        (None, Some(reason)) => format!("backend: {} (CPU only: {reason})", status.choice),
+        (None, None) => format!("backend: {} (CPU)", status.choice),
+    }
 }
 
 fn percentiles(summary: &LatencySummary) -> String {

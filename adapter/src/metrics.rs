@@ -13,6 +13,7 @@ pub struct Metrics {
     pub failed: AtomicU64,
     pub refused: AtomicU64,
     pub cpu_jobs: AtomicU64,
+    pub gpu_jobs: AtomicU64,
     pub store_errors: AtomicU64,
     pub admission_wait: Histogram,
     pub download: Histogram,
@@ -31,6 +32,8 @@ pub struct RequestTimings {
     pub download: Option<Duration>,
     pub engine: Option<Duration>,
     pub upload: Option<Duration>,
+    /// Which engine backend ran the operations (none for cache hits and refusals).
+    pub backend: Option<prism_engine::BackendUsed>,
 }
 
 impl Metrics {
@@ -43,6 +46,7 @@ impl Metrics {
             failed: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             cpu_jobs: AtomicU64::new(0),
+            gpu_jobs: AtomicU64::new(0),
             store_errors: AtomicU64::new(0),
             admission_wait: Histogram::new(),
             download: Histogram::new(),
@@ -94,6 +98,7 @@ impl Metrics {
             failed: self.failed.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
             cpu_jobs: self.cpu_jobs.load(Ordering::Relaxed),
+            gpu_jobs: self.gpu_jobs.load(Ordering::Relaxed),
             store_errors: self.store_errors.load(Ordering::Relaxed),
             images_per_second: completed as f64 / uptime.as_secs_f64().max(1e-3),
             admission_wait: self.admission_wait.summary(),
@@ -114,6 +119,7 @@ pub struct MetricsSnapshot {
     pub failed: u64,
     pub refused: u64,
     pub cpu_jobs: u64,
+    pub gpu_jobs: u64,
     pub store_errors: u64,
     pub images_per_second: f64,
     pub admission_wait: LatencySummary,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use prism_engine::{Engine, EngineConfig, Error as EngineError, ErrorKind};
+use prism_engine::{BackendUsed, Engine, EngineConfig, Error as EngineError, ErrorKind};
 use teloxide::RequestError;
 use teloxide::types::{ChatId, FileId, MessageId, UserId};
 use tokio_util::task::TaskTracker;
@@ -20,9 +20,6 @@ use crate::rate_limit::{Decision, RateLimiter};
 use crate::spec::Spec;
 use crate::store::{Dimensions, RequestRecord, Store};
 use crate::telegram::{ResultFile, Telegram, TelegramError};
-
-/// The backend that ran a job (the GPU backend is not built yet).
-const BACKEND: &str = "cpu";
 
 /// Everything a handler needs; one per running bot.
 pub struct Service {
@@ -293,7 +290,11 @@ impl Service {
             .submit(bytes, request.spec.pipeline.clone())?
             .await?;
         timings.engine = Some(engine_started.elapsed());
-        Metrics::count(&self.metrics.cpu_jobs);
+        timings.backend = Some(output.backend);
+        Metrics::count(match output.backend {
+            BackendUsed::Cpu => &self.metrics.cpu_jobs,
+            BackendUsed::Gpu => &self.metrics.gpu_jobs,
+        });
         let input = Dimensions {
             bytes: input_bytes,
             width: output.input.width,
@@ -483,7 +484,7 @@ fn record_base(request: &ImageRequest, timings: &RequestTimings, total: Duration
         engine_ms: ms(timings.engine),
         upload_ms: ms(timings.upload),
         total_ms: total.as_secs_f64() * 1e3,
-        backend: BACKEND,
+        backend: timings.backend.map_or("none", BackendUsed::name),
         ..RequestRecord::default()
     }
 }

@@ -162,3 +162,67 @@ fn ops_lists_operations_filters_and_presets() {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
 }
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+#[test]
+fn gpu_info_names_the_adapter_or_says_why_there_is_none() {
+    let result = prism().args(["gpu-info", "--json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+    if result.status.success() {
+        let adapter = &report["adapter"];
+        for field in ["name", "backend", "device_type", "driver"] {
+            assert!(adapter[field].is_string(), "{report}");
+        }
+        assert!(adapter["max_binding_bytes"].as_u64().unwrap() > 0);
+        // A software adapter is never what `auto` uses.
+        assert_eq!(
+            report["auto_uses_it"],
+            !adapter["software"].as_bool().unwrap()
+        );
+    } else {
+        assert!(!in_ci(), "CI has lavapipe: {report}");
+        assert!(report["reason"].is_string(), "{report}");
+    }
+    let text = prism().arg("gpu-info").output().unwrap();
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.contains("adapter:") || stdout.contains("no GPU:"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn backend_gpu_processes_on_the_gpu_and_cpu_stays_on_the_cpu() {
+    for (backend, expected) in [("gpu", "on gpu"), ("cpu", "on cpu")] {
+        let out = scratch(&format!("backend-{backend}"));
+        let result = prism()
+            .args([
+                "--backend",
+                backend,
+                "process",
+                "--pipeline",
+                "fit:64x64|gray|png",
+                "-o",
+            ])
+            .arg(&out)
+            .arg(fixture("photos/dragonfly-1280.jpg"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(result.status.success(), "{stderr}");
+        assert!(stderr.contains(&format!("backend {backend}")), "{stderr}");
+        let gpu_missing = stderr.contains("CPU only");
+        assert!(!(gpu_missing && in_ci()), "CI has lavapipe: {stderr}");
+        if !gpu_missing {
+            let stdout = String::from_utf8_lossy(&result.stdout);
+            assert!(stdout.contains(expected), "{stdout}");
+        }
+        let _ = std::fs::remove_dir_all(out);
+    }
+    let refused = prism().args(["--backend", "tpu", "ops"]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("auto, cpu or gpu"));
+}

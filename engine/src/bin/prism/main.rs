@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use prism_engine::backend::gpu::GpuBackend;
 use prism_engine::pipeline::{FILTERS, OPERATIONS, PRESETS};
-use prism_engine::{Engine, EngineConfig, Limits};
+use prism_engine::{BackendChoice, Engine, EngineConfig, GpuConfig, Limits};
 
 #[derive(Parser)]
 #[command(
@@ -19,6 +20,10 @@ use prism_engine::{Engine, EngineConfig, Limits};
     about = "Prism image engine: resize, crop, rotate, filter, compress"
 )]
 struct Cli {
+    /// Where pixel operations run: auto (the GPU where the cost model says it pays, never a
+    /// software adapter), cpu, or gpu (any adapter, llvmpipe included).
+    #[arg(long, global = true, default_value = "auto")]
+    backend: BackendChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -37,18 +42,25 @@ enum Command {
     },
     /// List operations, filters and presets with their arguments.
     Ops,
+    /// Show the GPU adapter (name, backend, device type, driver) and the limits in use, or
+    /// why there is none. `WGPU_BACKEND` (vulkan, gl, ...) narrows the search.
+    GpuInfo {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
     prism_engine::share_one_arena();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Process(args) => process::run(args),
+        Command::Process(args) => process::run(args, cli.backend),
         Command::Info { files, json } => info(&files, json),
         Command::Ops => {
             print_ops();
             Ok(true)
         }
+        Command::GpuInfo { json } => gpu_info(json),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -106,6 +118,44 @@ fn info(files: &[PathBuf], json: bool) -> anyhow::Result<bool> {
         println!("{}", serde_json::to_string_pretty(&entries)?);
     }
     Ok(all_ok)
+}
+
+fn gpu_info(json: bool) -> anyhow::Result<bool> {
+    let opened = GpuBackend::new(&GpuConfig::default(), true).map(|gpu| gpu.info());
+    if json {
+        let value = match &opened {
+            Ok(info) => serde_json::json!({ "adapter": info, "auto_uses_it": !info.software }),
+            Err(reason) => serde_json::json!({ "adapter": null, "reason": reason }),
+        };
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(opened.is_ok());
+    }
+    match opened {
+        Ok(info) => {
+            println!("adapter:      {}", info.name);
+            println!("backend:      {}", info.backend);
+            println!("device type:  {}", info.device_type);
+            println!("driver:       {} {}", info.driver, info.driver_info);
+            println!(
+                "limits:       {} MiB per binding, {} workgroups per dimension",
+                info.max_binding_bytes >> 20,
+                info.max_workgroups_per_dimension
+            );
+            println!(
+                "--backend auto: {}",
+                if info.software {
+                    "does not use it (software adapter, slower than the CPU backend)"
+                } else {
+                    "uses it where the cost model says it pays"
+                }
+            );
+            Ok(true)
+        }
+        Err(reason) => {
+            println!("no GPU: {reason}");
+            Ok(false)
+        }
+    }
 }
 
 fn print_ops() {

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use prism_engine::{Engine, EngineConfig, JobHandle, Output, Pipeline};
+use prism_engine::{BackendChoice, Engine, EngineConfig, JobHandle, Output, Pipeline};
 
 use crate::completions::Completions;
 use crate::inputs;
@@ -51,14 +51,17 @@ fn config_capacity(engine: &Engine) -> usize {
 /// that queued inputs (held outside the memory budget) do not pile up.
 const QUEUED_PER_THREAD: usize = 1;
 
-pub fn run(args: ProcessArgs) -> anyhow::Result<bool> {
+pub fn run(args: ProcessArgs, backend: BackendChoice) -> anyhow::Result<bool> {
     let pipeline: Pipeline = args.pipeline.parse().context("--pipeline")?;
     let files = inputs::expand(&args.inputs)?;
     let stems = inputs::unique_stems(&files);
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
 
-    let mut config = EngineConfig::default();
+    let mut config = EngineConfig {
+        backend,
+        ..EngineConfig::default()
+    };
     if let Some(threads) = args.threads {
         config.threads = usize::from(threads);
         config.max_in_flight = config.threads;
@@ -68,6 +71,15 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<bool> {
         config.memory_budget_bytes = usize::try_from(mib << 20).context("--memory-limit-mb")?;
     }
     let engine = Engine::new(config)?;
+    let status = engine.backend_status();
+    match (&status.gpu, &status.gpu_unavailable) {
+        (Some(gpu), _) => eprintln!(
+            "backend {}: GPU {} ({}, {})",
+            status.choice, gpu.name, gpu.backend, gpu.device_type
+        ),
+        (None, Some(reason)) => eprintln!("backend {}: CPU only ({reason})", status.choice),
+        (None, None) => eprintln!("backend {}: CPU", status.choice),
+    }
 
     let progress = Progress::new(files.len());
     let mut summary = Summary::default();
@@ -87,11 +99,12 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<bool> {
             Ok((output, path)) => {
                 summary.record(&output);
                 let line = format!(
-                    "ok {file} -> {} {}x{} {} bytes in {:.1} ms (queued {:.1} ms)",
+                    "ok {file} -> {} {}x{} {} bytes on {} in {:.1} ms (queued {:.1} ms)",
                     path.display(),
                     output.width,
                     output.height,
                     output.bytes.len(),
+                    output.backend.name(),
                     output.timings.work().as_secs_f64() * 1e3,
                     output.timings.queue.as_secs_f64() * 1e3
                 );
