@@ -55,6 +55,13 @@ async fn start_bot(standin: &StandIn, database_url: &str, settings: &[(&str, &st
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
+    // Records the store cannot take yet would spill next to the test's database.
+    let spill = database_url
+        .trim_start_matches("sqlite://")
+        .trim_end_matches("?mode=rwc")
+        .to_string()
+        + ".spill";
+    env.insert("RECORD_SPILL_PATH".into(), spill);
     env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let config = BotConfig::from_lookup(|name| env.get(name).cloned()).expect("config");
     prism_bot::start(config).await.expect("bot starts")
@@ -637,8 +644,7 @@ async fn webhook_mode() {
     );
     assert_eq!(standin.count("getupdates"), 0);
     bot.stop().await;
-    standin
-        .wait_for("deleteWebhook", |c| c.method == "deletewebhook")
-        .await;
+    // Other instances may share this webhook: stopping one never unregisters it.
+    assert_eq!(standin.count("deletewebhook"), 0);
     std::fs::remove_dir_all(dir).ok();
 }

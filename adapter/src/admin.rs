@@ -7,11 +7,26 @@ use prism_engine::LatencySummary;
 
 use crate::metrics::resident_bytes;
 use crate::service::{Service, unix_millis};
+use crate::shared_redis::RedisHealth;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Overall state: `Degraded` still answers every request (a shared service is failing and
+/// its in-process fallback is in use); `Failing` cannot (Telegram unreachable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Healthy,
+    Degraded,
+    Failing,
+}
+
+pub struct HealthReport {
+    pub status: Status,
+    pub text: String,
+}
+
 /// One line per part; every check is bounded by a timeout.
-pub async fn health(service: &Service) -> (bool, String) {
+pub async fn health(service: &Service) -> HealthReport {
     let engine = service.engine.stats();
     let engine_line = format!(
         "engine: ok ({} threads, {} running, {} queued)",
@@ -19,10 +34,26 @@ pub async fn health(service: &Service) -> (bool, String) {
         engine.running,
         engine.queued
     );
+    let backend = service.store.backend_name();
+    let records = service.recorder.stats();
+    let backlog = format!(
+        "{} records queued, {} spilled to disk",
+        records.queued, records.spilled
+    );
     let (store_ok, store) = match tokio::time::timeout(CHECK_TIMEOUT, service.store.ping()).await {
-        Ok(Ok(())) => (true, "store: ok (sqlite)".to_string()),
-        Ok(Err(error)) => (false, format!("store: FAILING ({error})")),
-        Err(_) => (false, "store: FAILING (no answer in 5 s)".to_string()),
+        Ok(Ok(())) if !records.failing => (true, format!("store: ok ({backend}, {backlog})")),
+        Ok(Ok(())) => (
+            false,
+            format!("store: DEGRADED ({backend} answers, writes failing: {backlog})"),
+        ),
+        Ok(Err(error)) => (
+            false,
+            format!("store: DEGRADED ({backend}: {error}; {backlog}, written when it is back)"),
+        ),
+        Err(_) => (
+            false,
+            format!("store: DEGRADED ({backend}: no answer in 5 s; {backlog})"),
+        ),
     };
     let reachable = tokio::time::timeout(CHECK_TIMEOUT, service.telegram.reachable()).await;
     let (telegram_ok, telegram) = match reachable {
@@ -33,20 +64,57 @@ pub async fn health(service: &Service) -> (bool, String) {
             "telegram: UNREACHABLE (no answer in 5 s)".to_string(),
         ),
     };
+    let (redis_ok, redis) = redis_line(service).await;
     let cache = service.cache.stats();
     let cache_line = format!(
-        "cache: ok (in-process, {} entries, {} of {} MiB)",
+        "cache: ok ({}, {} entries, {} of {} MiB in process)",
+        if service.cache.is_shared() {
+            "shared file ids in Redis + bytes in process"
+        } else {
+            "in-process"
+        },
         cache.entries,
         cache.bytes >> 20,
         cache.capacity_bytes >> 20
     );
-    let healthy = store_ok && telegram_ok;
-    let status = if healthy { "healthy" } else { "DEGRADED" };
+    let status = match (telegram_ok, store_ok && redis_ok) {
+        (false, _) => Status::Failing,
+        (true, false) => Status::Degraded,
+        (true, true) => Status::Healthy,
+    };
+    let word = match status {
+        Status::Healthy => "healthy",
+        Status::Degraded => "DEGRADED (answering; a shared service is failing)",
+        Status::Failing => "FAILING",
+    };
     let text = format!(
-        "Status: {status}\n{engine_line}\n{}\n{cache_line}\n{store}\n{telegram}",
+        "Status: {word}\ninstance: {}\n{engine_line}\n{}\n{cache_line}\n{redis}\n{store}\n{telegram}",
+        service.config.instance_id,
         backend_line(service)
     );
-    (healthy, text)
+    HealthReport { status, text }
+}
+
+/// Redis, when configured: a ping now, and the link's own view of recent failures.
+async fn redis_line(service: &Service) -> (bool, String) {
+    let Some(redis) = &service.redis else {
+        return (true, "redis: not configured (single instance)".to_string());
+    };
+    let _ = redis.ping().await;
+    match redis.health() {
+        RedisHealth::Connected => (
+            true,
+            "redis: ok (cache, limits, update ids, order and locks shared)".to_string(),
+        ),
+        RedisHealth::Failing { for_, error } => (
+            false,
+            format!(
+                "redis: DEGRADED for {} ({error}); in-process cache, limits and de-duplication \
+                 until it answers",
+                crate::service::human_duration(for_)
+            ),
+        ),
+    }
 }
 
 pub fn performance(service: &Service) -> String {
@@ -92,13 +160,14 @@ pub fn performance(service: &Service) -> String {
         engine.running,
         engine.queued,
         service.order.pending_chats(),
-        service.rate_limiter.tracked_users()
+        service.limits.tracked_users()
     );
     let _ = writeln!(
         text,
-        "Cache: {:.0}% hits ({} hits, {} misses), {} entries, {} MiB",
+        "Cache: {:.0}% hits ({} hits, {} of them from Redis, {} misses), {} entries, {} MiB",
         cache.hit_rate() * 100.0,
         cache.hits,
+        cache.shared_hits,
         cache.misses,
         cache.entries,
         cache.bytes >> 20
@@ -111,9 +180,22 @@ pub fn performance(service: &Service) -> String {
         engine.reserved_bytes >> 20,
         engine.memory_budget_bytes >> 20
     );
+    let records = service.recorder.stats();
+    let _ = writeln!(
+        text,
+        "Records: {} written, {} queued, {} spilled to disk{}",
+        records.written,
+        records.queued,
+        records.spilled,
+        if records.failing {
+            " (database failing)"
+        } else {
+            ""
+        }
+    );
     let _ = write!(
         text,
-        "Backends: cpu {} jobs, gpu {} ({} rerun on the CPU after GPU faults); store write errors {}",
+        "Backends: cpu {} jobs, gpu {} ({} rerun on the CPU after GPU faults); {} jobs led here now",
         bot.cpu_jobs,
         bot.gpu_jobs,
         service
@@ -121,7 +203,7 @@ pub fn performance(service: &Service) -> String {
             .backend_status()
             .gpu_stats
             .map_or(0, |gpu| gpu.fallbacks),
-        bot.store_errors
+        service.coalescer.in_flight_count()
     );
     text
 }

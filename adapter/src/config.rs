@@ -29,8 +29,20 @@ pub enum ConfigError {
 pub enum UpdateSource {
     /// getUpdates long polling (the default: works behind NAT, needs no certificate).
     Polling,
-    /// Telegram posts updates to `url`; the bot listens on `listen`.
-    Webhook { url: String, listen: SocketAddr },
+    /// Telegram posts updates to `url`; the bot listens on `listen`. Every instance behind
+    /// one URL shares `secret`, which Telegram sends with each update.
+    Webhook {
+        url: String,
+        listen: SocketAddr,
+        secret: String,
+    },
+}
+
+/// Where requests are recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
 }
 
 /// Everything the bot reads from its environment.
@@ -40,10 +52,25 @@ pub struct BotConfig {
     /// Bot API server, e.g. a local `telegram-bot-api` or a test stand-in.
     pub api_url: String,
     pub updates: UpdateSource,
-    /// `sqlite://path?mode=rwc` (created if missing).
+    /// `sqlite://path?mode=rwc` (created if missing) or `postgres://...`.
     pub database_url: String,
+    pub database_kind: DatabaseKind,
+    /// A PostgreSQL read replica that serves /admin_stats (writes always go to the primary).
+    pub database_replica_url: Option<String>,
     pub db_pool_min: u32,
     pub db_pool_max: u32,
+    /// Records older than this are deleted every CLEANUP_INTERVAL.
+    pub record_retention: Duration,
+    /// Records waiting in memory for the database; beyond this they spill to `record_spill_path`.
+    pub record_queue_size: usize,
+    /// Append-only file of records the database could not take yet; replayed at start.
+    pub record_spill_path: std::path::PathBuf,
+    /// Shared cache, limits, locks and update ids for several instances; `None`: in-process.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so several deployments (or tests) can share one server.
+    pub redis_prefix: String,
+    /// Names this process in logs, locks and record ids; unique per instance.
+    pub instance_id: String,
     /// Engine worker threads.
     pub threads: usize,
     /// Images being downloaded, processed or uploaded at once.
@@ -74,7 +101,10 @@ impl std::fmt::Debug for BotConfig {
         f.debug_struct("BotConfig")
             .field("api_url", &self.api_url)
             .field("updates", &self.updates)
-            .field("database_url", &self.database_url)
+            .field("database_kind", &self.database_kind)
+            .field("redis", &self.redis_url.is_some())
+            .field("redis_prefix", &self.redis_prefix)
+            .field("instance_id", &self.instance_id)
             .field("threads", &self.threads)
             .field("max_concurrent", &self.max_concurrent)
             .field("queue_size", &self.queue_size)
@@ -112,6 +142,17 @@ impl BotConfig {
             env.number("MEMORY_LIMIT_MB", default_memory_limit_mb(), 64, 1 << 20)?;
         let max_concurrent = env.number("MAX_CONCURRENT_REQUESTS", threads * 2, 1, 4096)?;
         let cache_mb_default = (memory_limit_mb / 10).max(1);
+        let redis_url = env.text("REDIS_URL");
+        if let Some(url) = &redis_url
+            && !url.starts_with("redis://")
+            && !url.starts_with("rediss://")
+        {
+            return Err(ConfigError::Invalid {
+                name: "REDIS_URL",
+                value: url.clone(),
+                reason: "expected redis://host:port[/db]".into(),
+            });
+        }
         let updates = match env.text("WEBHOOK_URL") {
             None => UpdateSource::Polling,
             Some(url) => {
@@ -122,22 +163,50 @@ impl BotConfig {
                         reason: "must be an http(s) URL that reaches this process".into(),
                     });
                 }
+                let secret = match env.text("WEBHOOK_SECRET") {
+                    Some(secret) => check_webhook_secret(secret)?,
+                    // Several instances behind one URL must agree on the secret: each
+                    // instance's setWebhook would otherwise lock the others out.
+                    None if redis_url.is_some() => {
+                        return Err(ConfigError::Invalid {
+                            name: "WEBHOOK_SECRET",
+                            value: String::new(),
+                            reason: "required with WEBHOOK_URL and REDIS_URL (several instances \
+                                     share one webhook and must share its secret)"
+                                .into(),
+                        });
+                    }
+                    None => secret_from_token(&token),
+                };
                 UpdateSource::Webhook {
                     url,
                     listen: env.parsed("WEBHOOK_LISTEN", "0.0.0.0:8443")?,
+                    secret,
                 }
             }
         };
         let database_url = env
             .text("DATABASE_URL")
             .unwrap_or_else(|| "sqlite://prism-bot.sqlite?mode=rwc".into());
-        if !database_url.starts_with("sqlite:") {
+        let database_kind = if database_url.starts_with("sqlite:") {
+            DatabaseKind::Sqlite
+        } else if database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://")
+        {
+            DatabaseKind::Postgres
+        } else {
             return Err(ConfigError::Invalid {
                 name: "DATABASE_URL",
                 value: database_url,
-                reason: "only sqlite:// URLs are supported by this build".into(),
+                reason: "expected sqlite://PATH?mode=rwc or postgres://USER@HOST:PORT/DB".into(),
             });
-        }
+        };
+        // SQLite is one file with one writer; PostgreSQL gets a few more connections, sized
+        // so that 5 instances stay far below the server's default max_connections (100).
+        let (pool_min, pool_max) = match database_kind {
+            DatabaseKind::Sqlite => (1, 4),
+            DatabaseKind::Postgres => (2, 8),
+        };
         let config = BotConfig {
             token,
             api_url: env
@@ -145,12 +214,32 @@ impl BotConfig {
                 .unwrap_or_else(|| "https://api.telegram.org".into()),
             updates,
             database_url,
-            db_pool_min: env.number("DB_POOL_MIN_SIZE", 1, 0, 64)?,
-            db_pool_max: env.number("DB_POOL_MAX_SIZE", 4, 1, 64)?,
+            database_kind,
+            database_replica_url: env.text("DATABASE_REPLICA_URL"),
+            db_pool_min: env.number("DB_POOL_MIN_SIZE", pool_min, 0, 1000)?,
+            db_pool_max: env.number("DB_POOL_MAX_SIZE", pool_max, 1, 1000)?,
+            record_retention: Duration::from_secs(
+                86_400 * env.number("RECORD_RETENTION_DAYS", 90u64, 1, 36_500)?,
+            ),
+            record_queue_size: env.number("RECORD_QUEUE_SIZE", 10_000, 1, 10_000_000)?,
+            record_spill_path: env
+                .text("RECORD_SPILL_PATH")
+                .unwrap_or_else(|| "prism-bot-records.spill".into())
+                .into(),
+            redis_url,
+            redis_prefix: env
+                .text("REDIS_KEY_PREFIX")
+                .unwrap_or_else(|| "prism:".into()),
+            instance_id: env.text("INSTANCE_ID").unwrap_or_else(default_instance_id),
             threads,
             max_concurrent,
             queue_size: env.number("REQUEST_QUEUE_SIZE", 256, 0, 1 << 20)?,
-            cache_ttl: Duration::from_secs(env.number("IMAGE_CACHE_TTL", 3600, 1, 30 * 86_400)?),
+            cache_ttl: Duration::from_secs(env.number(
+                "IMAGE_CACHE_TTL",
+                86_400,
+                1,
+                30 * 86_400,
+            )?),
             cache_bytes: env.number("IMAGE_CACHE_MB", cache_mb_default, 0, 1 << 20)? << 20,
             rate_limit_per_hour: env.number("RATE_LIMIT_PER_USER", 50, 1, 1_000_000)?,
             memory_limit_bytes: memory_limit_mb << 20,
@@ -270,6 +359,48 @@ impl Env<'_> {
             })
             .collect()
     }
+}
+
+/// Telegram allows 1-256 characters of A-Z, a-z, 0-9, `_` and `-`.
+fn check_webhook_secret(secret: String) -> Result<String, ConfigError> {
+    let valid = (1..=256).contains(&secret.len())
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if valid {
+        Ok(secret)
+    } else {
+        Err(ConfigError::Invalid {
+            name: "WEBHOOK_SECRET",
+            value: "<hidden>".into(),
+            reason: "1-256 characters of A-Z, a-z, 0-9, _ and -".into(),
+        })
+    }
+}
+
+/// A single instance without WEBHOOK_SECRET: a secret derived from the token, so it stays the
+/// same across restarts (the webhook is then not set again) and never appears in the URL.
+fn secret_from_token(token: &str) -> String {
+    // FNV-1a: stable across builds, unlike std's hasher. Not a MAC: it only has to be
+    // unguessable to whoever does not know the token.
+    let hash = token
+        .bytes()
+        .chain(*b"prism-webhook")
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    format!("prism{hash:016x}")
+}
+
+fn default_instance_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_default();
+    format!(
+        "{}-{}",
+        if host.is_empty() { "prism" } else { &host },
+        std::process::id()
+    )
 }
 
 fn default_threads() -> usize {

@@ -8,7 +8,8 @@ const PHOTO_MAX_BYTES: usize = 10 * 1000 * 1000;
 const PHOTO_MAX_SIDES_SUM: u64 = 10_000;
 const PHOTO_MAX_ASPECT: u64 = 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Delivery {
     Photo,
     Document,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use teloxide::dispatching::{UpdateFilterExt, UpdateHandler};
 use teloxide::prelude::*;
-use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyMarkup};
+use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyMarkup, UpdateId};
 
 use crate::admin;
 use crate::commands::{self, Command};
@@ -19,6 +19,8 @@ type HandlerResult = Result<(), HandlerError>;
 /// Callback data of the preset buttons: this prefix plus the preset's pipeline text.
 const PRESET_PREFIX: &str = "preset:";
 
+/// Every update passes the de-duplication first: Telegram re-delivers webhook updates
+/// (possibly to another instance), and each is handled once.
 pub fn schema() -> UpdateHandler<HandlerError> {
     let messages = Update::filter_message()
         .branch(teloxide::filter_command::<Command, _>().endpoint(on_command))
@@ -27,7 +29,11 @@ pub fn schema() -> UpdateHandler<HandlerError> {
         )
         .endpoint(on_other_message);
     let callbacks = Update::filter_callback_query().endpoint(on_callback);
-    dptree::entry().branch(messages).branch(callbacks)
+    dptree::filter_async(|update: Update, service: Arc<Service>| async move {
+        service.first_delivery(update.id.0).await
+    })
+    .branch(messages)
+    .branch(callbacks)
 }
 
 /// The image in a message: the largest photo size, or a document that is an image.
@@ -64,16 +70,21 @@ pub fn image_input(message: &Message) -> Option<ImageInput> {
     })
 }
 
-async fn on_command(message: Message, command: Command, service: Arc<Service>) -> HandlerResult {
+async fn on_command(
+    update: Update,
+    message: Message,
+    command: Command,
+    service: Arc<Service>,
+) -> HandlerResult {
     let (chat, to) = (message.chat.id, message.id);
     let user = message.from.as_ref().map(|u| u.id);
-    let is_admin = user.is_some_and(|id| service.config.is_admin(id));
+    let is_admin = user.is_some_and(|id| service.is_admin(id));
     let text = match command {
         Command::Start => commands::start_text(),
         Command::Help => commands::help_text(),
         Command::Ops => commands::ops_text(),
         Command::Again(text) => {
-            again(&message, &text, &service);
+            again(&message, update.id, &text, &service);
             return Ok(());
         }
         Command::Health | Command::Performance | Command::AdminStats if !is_admin => {
@@ -83,9 +94,9 @@ async fn on_command(message: Message, command: Command, service: Arc<Service>) -
         Command::Health | Command::AdminStats => {
             // These wait on the store and Telegram: off the dispatcher.
             let worker = Arc::clone(&service);
-            service.tasks.spawn(async move {
+            service.spawn(async move {
                 let text = match command {
-                    Command::Health => admin::health(&worker).await.1,
+                    Command::Health => admin::health(&worker).await.text,
                     _ => admin::admin_stats(&worker).await,
                 };
                 worker.reply_later(chat, to, text);
@@ -98,7 +109,7 @@ async fn on_command(message: Message, command: Command, service: Arc<Service>) -
 }
 
 /// `/again SPEC` in reply to an image.
-fn again(message: &Message, text: &str, service: &Arc<Service>) {
+fn again(message: &Message, update: UpdateId, text: &str, service: &Arc<Service>) {
     let (chat, to) = (message.chat.id, message.id);
     let Some(original) = message.reply_to_message() else {
         let hint = "Reply to a photo with /again SPEC, e.g. /again fit 800 gray.";
@@ -108,16 +119,16 @@ fn again(message: &Message, text: &str, service: &Arc<Service>) {
         let hint = "The message you replied to has no image; reply to a photo or image file.";
         return service.reply_later(chat, to, hint.into());
     };
-    request_or_explain(service, message, input, text);
+    request_or_explain(service, message, update, input, text);
 }
 
-async fn on_image(message: Message, service: Arc<Service>) -> HandlerResult {
+async fn on_image(update: Update, message: Message, service: Arc<Service>) -> HandlerResult {
     let Some(input) = image_input(&message) else {
         return Ok(());
     };
     match message.caption() {
         Some(caption) if !caption.trim().is_empty() => {
-            request_or_explain(&service, &message, input, caption)
+            request_or_explain(&service, &message, update.id, input, caption)
         }
         _ => {
             let buttons: Vec<Vec<InlineKeyboardButton>> = KEYBOARD_PRESETS
@@ -134,9 +145,9 @@ async fn on_image(message: Message, service: Arc<Service>) -> HandlerResult {
             let text = "What should I do with it? Pick a preset, or send it again with a caption \
                         such as `fit 800 gray` (/help).";
             let worker = Arc::clone(&service);
-            service.tasks.spawn(async move {
+            service.spawn(async move {
                 let sent = worker
-                    .telegram
+                    .telegram()
                     .reply_with_markup(message.chat.id, message.id, text, markup)
                     .await;
                 if let Err(error) = sent {
@@ -149,7 +160,13 @@ async fn on_image(message: Message, service: Arc<Service>) -> HandlerResult {
 }
 
 /// Parses `text` and hands the request over, or explains what is wrong with it.
-fn request_or_explain(service: &Arc<Service>, message: &Message, input: ImageInput, text: &str) {
+fn request_or_explain(
+    service: &Arc<Service>,
+    message: &Message,
+    update: UpdateId,
+    input: ImageInput,
+    text: &str,
+) {
     let arrived = Instant::now();
     let spec = match spec::parse(text) {
         Ok(spec) => spec,
@@ -166,10 +183,11 @@ fn request_or_explain(service: &Arc<Service>, message: &Message, input: ImageInp
         input,
         spec,
         arrived,
+        sequence: u64::from(update.0),
     });
 }
 
-async fn on_callback(query: CallbackQuery, service: Arc<Service>) -> HandlerResult {
+async fn on_callback(update: Update, query: CallbackQuery, service: Arc<Service>) -> HandlerResult {
     let arrived = Instant::now();
     let preset = query
         .data
@@ -203,16 +221,16 @@ async fn on_callback(query: CallbackQuery, service: Arc<Service>) -> HandlerResu
     };
     let worker = Arc::clone(&service);
     let id = query.id.clone();
-    service.tasks.spawn(async move {
+    service.spawn(async move {
         if let Err(error) = worker
-            .telegram
+            .telegram()
             .answer_callback(&id, answer.as_deref())
             .await
         {
             tracing::warn!(%error, "answering a button failed");
         }
         if let Some((chat, message, text)) = edit
-            && let Err(error) = worker.telegram.edit_text(chat, message, &text).await
+            && let Err(error) = worker.telegram().edit_text(chat, message, &text).await
         {
             tracing::warn!(%error, "replacing the keyboard failed");
         }
@@ -226,6 +244,7 @@ async fn on_callback(query: CallbackQuery, service: Arc<Service>) -> HandlerResu
             input,
             spec,
             arrived,
+            sequence: u64::from(update.id.0),
         });
     }
     Ok(())

@@ -1,5 +1,5 @@
 //! Optional HTTP health endpoint (HEALTH_ADDR) for load balancers and monitoring:
-//! `GET /health` (200 healthy, 503 degraded) and `GET /metrics` (the /performance report).
+//! `GET /health` (200 healthy or degraded, 503 failing) and `GET /metrics` (the /performance report).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,14 +32,15 @@ pub async fn serve(
     Ok(())
 }
 
+/// 200 while the instance answers requests (healthy or degraded: a load balancer should
+/// keep sending it work), 503 when it cannot.
 async fn health(State(service): State<Arc<Service>>) -> (StatusCode, String) {
-    let (healthy, report) = admin::health(&service).await;
-    let status = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let report = admin::health(&service).await;
+    let status = match report.status {
+        admin::Status::Healthy | admin::Status::Degraded => StatusCode::OK,
+        admin::Status::Failing => StatusCode::SERVICE_UNAVAILABLE,
     };
-    (status, report)
+    (status, report.text)
 }
 
 async fn metrics(State(service): State<Arc<Service>>) -> String {

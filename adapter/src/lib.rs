@@ -2,8 +2,10 @@
 //!
 //! A Telegram bot on top of `prism-engine`: people send photos (or image files) with a
 //! caption such as `fit 800 gray`, or pick a preset from a keyboard, and get the processed
-//! image back. Per-user rate limits, a bounded queue in front of the engine's pool, an
-//! in-process results cache, an SQLite store of every request, and admin commands.
+//! image back. Per-user rate limits, a bounded queue in front of the engine's pool, a
+//! results cache, a store of every request (SQLite, or PostgreSQL), and admin commands. One
+//! instance runs with embedded parts; several share Redis and PostgreSQL behind a load
+//! balancer and behave as one.
 //!
 //! [`start`] runs the bot inside a tokio runtime; [`RunningBot::stop`] stops taking
 //! updates, finishes the jobs in flight and flushes the store.
@@ -11,27 +13,35 @@
 mod admin;
 mod admission;
 mod cache;
+mod coalesce;
 mod commands;
 pub mod config;
+mod dedup;
 mod delivery;
 mod handlers;
 mod health_http;
+mod intake;
 mod metrics;
 mod ordering;
 mod rate_limit;
 mod service;
+mod shared_redis;
 mod spec;
 mod store;
 mod telegram;
+mod webhook;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use teloxide::dispatching::Dispatcher;
-use teloxide::error_handlers::LoggingErrorHandler;
+use teloxide::error_handlers::{ErrorHandler, LoggingErrorHandler};
 use teloxide::prelude::*;
 use teloxide::stop::StopToken;
-use teloxide::update_listeners::{Polling, UpdateListener, webhooks};
+use teloxide::update_listeners::Polling;
 use teloxide::utils::command::BotCommands;
+use teloxide::{ApiError, RequestError};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -39,7 +49,8 @@ pub use commands::Command;
 pub use config::{BotConfig, ConfigError, UpdateSource};
 
 use service::Service;
-use store::Store;
+use shared_redis::SharedRedis;
+use store::{Recorder, RecorderSettings, Store, StoreSettings};
 use telegram::Telegram;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +61,8 @@ pub enum StartError {
     GetMe(teloxide::RequestError),
     #[error("store: {0}")]
     Store(#[from] store::StoreError),
+    #[error("{0}")]
+    Redis(#[from] shared_redis::RedisConfigError),
     #[error("engine: {0}")]
     Engine(#[from] prism_engine::Error),
     #[error("cannot listen on {address}: {error}")]
@@ -57,19 +70,37 @@ pub enum StartError {
         address: std::net::SocketAddr,
         error: std::io::Error,
     },
-    #[error("setting the webhook failed: {0}")]
-    Webhook(teloxide::RequestError),
+    #[error("WEBHOOK_URL {url}: {reason}")]
+    WebhookUrl { url: String, reason: String },
+}
+
+/// How updates come in, and how to stop them.
+enum Intake {
+    Polling {
+        stop_token: StopToken,
+        dispatcher: JoinHandle<()>,
+        conflict: Arc<AtomicBool>,
+    },
+    Webhook {
+        stop: CancellationToken,
+        server: JoinHandle<()>,
+    },
 }
 
 /// A bot taking updates; stop it with [`RunningBot::stop`].
 pub struct RunningBot {
     service: Arc<Service>,
-    stop_token: StopToken,
-    dispatcher: JoinHandle<()>,
+    intake: Intake,
     background: CancellationToken,
 }
 
-/// Connects to Telegram and the store, starts the engine, and starts taking updates.
+/// How long shutdown gives the recorder to write what is queued before spilling it to the
+/// local file (replayed at the next start).
+const RECORDER_FLUSH: Duration = Duration::from_secs(5);
+
+/// Connects to Telegram, the store and Redis, starts the engine, and starts taking updates.
+/// Neither Redis nor PostgreSQL has to answer yet: the bot serves without them and uses them
+/// as soon as they do.
 pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
     let telegram = Telegram::connect(&config)?;
     let me = telegram
@@ -79,13 +110,33 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
         .await
         .map_err(StartError::GetMe)?;
     tracing::info!(username = me.username(), "connected to Telegram");
-    let store =
-        Store::connect(&config.database_url, config.db_pool_min, config.db_pool_max).await?;
+    let store = Store::connect(&StoreSettings {
+        url: config.database_url.clone(),
+        replica_url: config.database_replica_url.clone(),
+        pool_min: config.db_pool_min,
+        pool_max: config.db_pool_max,
+    })
+    .await?;
+    let recorder = Recorder::start(
+        store.clone(),
+        RecorderSettings {
+            queue_capacity: config.record_queue_size,
+            spill_path: config.record_spill_path.clone(),
+            retention: config.record_retention,
+            cleanup_interval: config.cleanup_interval,
+            instance_id: config.instance_id.clone(),
+        },
+    );
+    let redis = match &config.redis_url {
+        Some(url) => Some(Arc::new(SharedRedis::connect(url, &config.redis_prefix)?)),
+        None => None,
+    };
     let updates = config.updates.clone();
     let health_addr = config.health_addr;
-    let service = Arc::new(Service::new(config, telegram, store)?);
+    let service = Arc::new(Service::new(config, telegram, store, recorder, redis)?);
+    service.start_intake();
     if let Err(error) = service
-        .telegram
+        .telegram()
         .bot
         .set_my_commands(Command::bot_commands())
         .send()
@@ -100,63 +151,68 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
             .await
             .map_err(|error| StartError::Listen { address, error })?;
     }
-    let api = service.telegram.bot.clone();
-    let (stop_token, dispatcher) = match updates {
+    let intake = match updates {
         UpdateSource::Polling => {
-            let listener = Polling::builder(api)
+            let listener = Polling::builder(service.telegram().bot.clone())
                 .timeout(service.config.polling_timeout)
                 .delete_webhook()
                 .await
                 .build();
-            dispatch(&service, listener)
+            poll(&service, listener)
         }
-        UpdateSource::Webhook { url, listen } => {
-            let url = url::Url::parse(&url).map_err(|e| {
-                StartError::Telegram(telegram::TelegramError::ApiUrl(format!(
-                    "WEBHOOK_URL {url}: {e}"
-                )))
+        UpdateSource::Webhook {
+            url,
+            listen,
+            secret,
+        } => {
+            let url = url::Url::parse(&url).map_err(|e| StartError::WebhookUrl {
+                url: url.clone(),
+                reason: e.to_string(),
             })?;
-            let options = webhooks::Options::new(listen, url);
-            let (listener, stopped, router) = webhooks::axum_to_router(api, options)
-                .await
-                .map_err(StartError::Webhook)?;
-            let tcp = tokio::net::TcpListener::bind(listen)
+            let listener = webhook::bind(listen)
                 .await
                 .map_err(|error| StartError::Listen {
                     address: listen,
                     error,
                 })?;
-            tokio::spawn(async move {
-                if let Err(error) = axum::serve(tcp, router)
-                    .with_graceful_shutdown(stopped)
-                    .await
-                {
-                    tracing::error!(%error, "webhook server failed");
-                }
-            });
-            dispatch(&service, listener)
+            let stop = CancellationToken::new();
+            let server = webhook::serve(
+                Arc::clone(&service),
+                me,
+                listener,
+                &url,
+                secret.clone(),
+                stop.clone(),
+            );
+            // Listening first: Telegram may post as soon as the webhook is set.
+            if service.telegram().ensure_webhook(&url, &secret).await? {
+                tracing::info!(%url, "webhook set");
+            }
+            Intake::Webhook { stop, server }
         }
     };
     Ok(RunningBot {
         service,
-        stop_token,
-        dispatcher,
+        intake,
         background,
     })
 }
 
-fn dispatch<L>(service: &Arc<Service>, mut listener: L) -> (StopToken, JoinHandle<()>)
+fn poll<L>(service: &Arc<Service>, mut listener: L) -> Intake
 where
-    L: UpdateListener + Send + 'static,
-    L::Err: std::fmt::Debug + Send,
+    L: teloxide::update_listeners::UpdateListener<Err = RequestError> + Send + 'static,
 {
     let stop_token = listener.stop_token();
-    let mut dispatcher = Dispatcher::builder(service.telegram.bot.clone(), handlers::schema())
+    let conflict = Arc::new(AtomicBool::new(false));
+    let mut dispatcher = Dispatcher::builder(service.telegram().bot.clone(), handlers::schema())
         .dependencies(dptree::deps![Arc::clone(service)])
         .error_handler(LoggingErrorHandler::with_custom_text("a handler failed"))
         .build();
-    let task = tokio::spawn(async move {
-        let errors = LoggingErrorHandler::with_custom_text("receiving updates failed");
+    let errors = Arc::new(PollingErrors {
+        stop_token: stop_token.clone(),
+        conflict: Arc::clone(&conflict),
+    });
+    let dispatcher = tokio::spawn(async move {
         if let Err(error) = dispatcher
             .try_dispatch_with_listener(listener, errors)
             .await
@@ -164,10 +220,45 @@ where
             tracing::error!(%error, "dispatching stopped");
         }
     });
-    (stop_token, task)
+    Intake::Polling {
+        stop_token,
+        dispatcher,
+        conflict,
+    }
+}
+
+/// getUpdates errors: logged; a 409 Conflict means another process polls with this token,
+/// and two pollers would steal each other's updates, so this one stops.
+struct PollingErrors {
+    stop_token: StopToken,
+    conflict: Arc<AtomicBool>,
+}
+
+impl ErrorHandler<RequestError> for PollingErrors {
+    fn handle_error(
+        self: Arc<Self>,
+        error: RequestError,
+    ) -> futures::future::BoxFuture<'static, ()> {
+        if matches!(
+            error,
+            RequestError::Api(ApiError::TerminatedByOtherGetUpdates)
+        ) && !self.conflict.swap(true, Ordering::Relaxed)
+        {
+            tracing::error!(
+                "another instance is polling Telegram with this token (409 Conflict); long \
+                 polling serves one instance only: stopping. Run several instances with \
+                 WEBHOOK_URL behind a load balancer"
+            );
+            self.stop_token.stop();
+        } else if !self.conflict.load(Ordering::Relaxed) {
+            tracing::error!(%error, "receiving updates failed");
+        }
+        Box::pin(async {})
+    }
 }
 
 /// Periodic cleanup of the rate limiter and cache, and health checks that log problems.
+/// (Record retention runs in the recorder.)
 fn spawn_maintenance(service: &Arc<Service>, stop: CancellationToken) {
     let cleanup = service.config.cleanup_interval;
     let checks = service.config.health_check_interval;
@@ -179,13 +270,13 @@ fn spawn_maintenance(service: &Arc<Service>, stop: CancellationToken) {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = cleanup_tick.tick() => {
-                    service.rate_limiter.cleanup();
+                    service.limits.cleanup();
                     service.cache.cleanup();
                 }
                 _ = health_tick.tick() => {
-                    let (healthy, report) = admin::health(&service).await;
-                    if !healthy {
-                        tracing::warn!(%report, "health check failed");
+                    let report = admin::health(&service).await;
+                    if report.status != admin::Status::Healthy {
+                        tracing::warn!(report = %report.text, "health check: not healthy");
                     }
                 }
             }
@@ -194,24 +285,51 @@ fn spawn_maintenance(service: &Arc<Service>, stop: CancellationToken) {
 }
 
 impl RunningBot {
-    /// False once dispatching has ended by itself (for example Telegram refused the token
-    /// after start-up); the process should then stop rather than idle.
+    /// False once update intake has ended by itself (for example Telegram refused the token
+    /// after start-up, or another instance polls); the process should then stop.
     pub fn is_dispatching(&self) -> bool {
-        !self.dispatcher.is_finished()
+        match &self.intake {
+            Intake::Polling { dispatcher, .. } => !dispatcher.is_finished(),
+            Intake::Webhook { server, .. } => !server.is_finished(),
+        }
     }
 
-    /// Stops taking updates, lets every accepted request finish (reply and record), stops
-    /// the engine and closes the store.
-    pub async fn stop(self) {
-        self.stop_token.stop();
-        if let Err(error) = self.dispatcher.await {
-            tracing::error!(%error, "the dispatcher task failed");
+    /// True when polling stopped because another instance polls with the same token.
+    pub fn lost_to_another_poller(&self) -> bool {
+        match &self.intake {
+            Intake::Polling { conflict, .. } => conflict.load(Ordering::Relaxed),
+            Intake::Webhook { .. } => false,
         }
+    }
+
+    /// Stops taking updates (answering those already received), lets every accepted request
+    /// finish (reply and record), stops the engine, and flushes the records (what the
+    /// database does not take in time is spilled to the local file).
+    pub async fn stop(self) {
+        match self.intake {
+            Intake::Polling {
+                stop_token,
+                dispatcher,
+                ..
+            } => {
+                stop_token.stop();
+                if let Err(error) = dispatcher.await {
+                    tracing::error!(%error, "the dispatcher task failed");
+                }
+            }
+            Intake::Webhook { stop, server } => {
+                stop.cancel();
+                if let Err(error) = server.await {
+                    tracing::error!(%error, "the webhook server task failed");
+                }
+            }
+        }
+        self.service.close_intake();
         self.service.tasks.close();
         self.service.tasks.wait().await;
         self.background.cancel();
         self.service.engine.shutdown();
-        self.service.store.close().await;
+        self.service.recorder.close(RECORDER_FLUSH).await;
         tracing::info!("stopped");
     }
 }

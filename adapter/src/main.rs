@@ -32,9 +32,6 @@ async fn run() -> anyhow::Result<()> {
         )
         .init();
     let config = BotConfig::from_env().context("configuration")?;
-    if std::env::var_os("REDIS_URL").is_some() {
-        tracing::warn!("REDIS_URL is set, but this build caches in-process only");
-    }
     tracing::info!(?config, "starting");
     let bot = prism_bot::start(config).await.context("start-up")?;
     let signal = shutdown_signal();
@@ -45,18 +42,25 @@ async fn run() -> anyhow::Result<()> {
             _ = &mut signal => break,
             _ = check.tick() => {
                 if !bot.is_dispatching() {
-                    tracing::error!("dispatching stopped by itself; shutting down");
+                    tracing::error!("taking updates stopped by itself; shutting down");
                     break;
                 }
             }
         }
     }
     tracing::info!("shutting down: finishing requests in flight");
+    let lost_to_another_poller = bot.lost_to_another_poller();
     if tokio::time::timeout(SHUTDOWN_GRACE, bot.stop())
         .await
         .is_err()
     {
         anyhow::bail!("requests were still in flight after {SHUTDOWN_GRACE:?}; stopped anyway");
+    }
+    if lost_to_another_poller {
+        anyhow::bail!(
+            "another instance polls Telegram with this token (409 Conflict): run one poller, \
+             or several instances with WEBHOOK_URL and WEBHOOK_SECRET"
+        );
     }
     Ok(())
 }

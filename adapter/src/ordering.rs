@@ -1,83 +1,164 @@
 //! Replies to one chat go out in the order its requests arrived, while the work itself runs
-//! in parallel and other chats never wait: each request waits only for the previous
-//! request of the same chat to have replied.
+//! in parallel and other chats never wait: each request waits only for the chat's earlier
+//! requests to have replied. "Earlier" is Telegram's `update_id`, which grows across all of
+//! a bot's updates whichever instance receives them; with REDIS_URL the chat's pending
+//! requests are also kept in Redis, so an album spread over several instances still comes
+//! back in order. An instance that dies leaves liveness keys that expire, so the others
+//! never wait for it for long.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::future::Shared;
 use teloxide::types::ChatId;
 use tokio::sync::oneshot;
 
-type Done = Shared<oneshot::Receiver<()>>;
+use crate::shared_redis::SharedRedis;
 
-#[derive(Default)]
+type Done = Shared<oneshot::Receiver<()>>;
+/// A chat's requests that have not replied yet, by (sequence, arrival here).
+type ChatQueue = BTreeMap<(u64, u64), Done>;
+
+/// The longest a request may take from arrival to reply before later ones stop waiting
+/// for it (also the lifetime of its liveness key in Redis).
+const TURN_LIMIT: Duration = Duration::from_secs(120);
+/// How often a request waiting for another instance's earlier reply asks Redis again.
+const SHARED_POLL: Duration = Duration::from_millis(10);
+
 pub struct ChatOrder {
-    /// The latest request of each chat that has not replied yet: (sequence, its signal).
-    last: Mutex<HashMap<ChatId, (u64, Done)>>,
-    next: Mutex<u64>,
+    pending: Mutex<HashMap<ChatId, ChatQueue>>,
+    arrivals: AtomicU64,
+    shared: Option<Arc<SharedRedis>>,
 }
 
 /// One request's place in its chat's order.
 pub struct Turn {
     order: Arc<ChatOrder>,
     chat: ChatId,
-    sequence: u64,
-    previous: Option<Done>,
+    place: (u64, u64),
     done: Option<oneshot::Sender<()>>,
+    /// Registered in Redis (and so to be removed there).
+    shared: bool,
 }
 
 impl ChatOrder {
-    /// Takes a place; call at arrival, in arrival order.
-    pub fn join(self: &Arc<Self>, chat: ChatId) -> Turn {
-        let sequence = {
-            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
-            *next += 1;
-            *next
-        };
+    pub fn new(shared: Option<Arc<SharedRedis>>) -> ChatOrder {
+        ChatOrder {
+            pending: Mutex::new(HashMap::new()),
+            arrivals: AtomicU64::new(0),
+            shared,
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<ChatId, ChatQueue>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a place in this process; call on arrival. `sequence` is the update's id.
+    pub fn join(self: &Arc<Self>, chat: ChatId, sequence: u64) -> Turn {
+        let place = (sequence, self.arrivals.fetch_add(1, Ordering::Relaxed));
         let (done, signal) = oneshot::channel();
-        let previous = self
-            .last
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(chat, (sequence, signal.shared()))
-            .map(|(_, previous)| previous);
+        self.pending()
+            .entry(chat)
+            .or_default()
+            .insert(place, signal.shared());
         Turn {
             order: Arc::clone(self),
             chat,
-            sequence,
-            previous,
+            place,
             done: Some(done),
+            shared: false,
         }
     }
 
     /// Chats with a request still to reply (for tests and cleanup checks).
     pub fn pending_chats(&self) -> usize {
-        self.last.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.pending().len()
+    }
+
+    fn queue_keys(redis: &SharedRedis, chat: ChatId) -> (String, String) {
+        let chat = chat.0.to_string();
+        (
+            redis.key("order", &chat),
+            redis.key("order-alive", &format!("{chat}:")),
+        )
     }
 }
 
 impl Turn {
+    /// Takes the place across instances too (no-op without Redis, or while it fails).
+    pub async fn share(&mut self) {
+        let Some(redis) = &self.order.shared else {
+            return;
+        };
+        let (queue, alive) = ChatOrder::queue_keys(redis, self.chat);
+        let sequence = self.place.0;
+        let alive = format!("{alive}{sequence}");
+        self.shared = redis
+            .join_queue(&queue, &alive, sequence, TURN_LIMIT)
+            .await
+            .is_ok();
+    }
+
     /// Waits until every earlier request of this chat has replied (or given up).
     pub async fn wait(&mut self) {
-        if let Some(previous) = self.previous.take() {
-            // An error only means the earlier request was dropped: its turn is over too.
-            let _ = previous.await;
+        loop {
+            let earlier: Vec<Done> = self
+                .order
+                .pending()
+                .get(&self.chat)
+                .map(|queue| queue.range(..self.place).map(|(_, d)| d.clone()).collect())
+                .unwrap_or_default();
+            if earlier.is_empty() {
+                break;
+            }
+            for done in earlier {
+                // An error only means the earlier request was dropped: its turn is over too.
+                let _ = done.await;
+            }
+        }
+        if let (true, Some(redis)) = (self.shared, &self.order.shared) {
+            let (queue, alive) = ChatOrder::queue_keys(redis, self.chat);
+            let deadline = Instant::now() + TURN_LIMIT;
+            // Redis failing mid-wait: replying now beats waiting blind.
+            while let Ok(pending) = redis.earlier_pending(&queue, &alive, self.place.0).await {
+                if pending == 0 || Instant::now() > deadline {
+                    break;
+                }
+                tokio::time::sleep(SHARED_POLL).await;
+            }
         }
     }
 }
 
 impl Drop for Turn {
-    // Replying (or failing) ends the turn: the next request of the chat may reply.
+    // Replying (or failing) ends the turn: the chat's next request may reply.
     fn drop(&mut self) {
         drop(self.done.take());
-        let mut last = self.order.last.lock().unwrap_or_else(|p| p.into_inner());
-        if last
-            .get(&self.chat)
-            .is_some_and(|(seq, _)| *seq == self.sequence)
         {
-            last.remove(&self.chat);
+            let mut pending = self.order.pending();
+            if let Some(queue) = pending.get_mut(&self.chat) {
+                queue.remove(&self.place);
+                if queue.is_empty() {
+                    pending.remove(&self.chat);
+                }
+            }
+        }
+        if self.shared
+            && let (Some(redis), Ok(runtime)) = (
+                self.order.shared.clone(),
+                tokio::runtime::Handle::try_current(),
+            )
+        {
+            let (queue, alive) = ChatOrder::queue_keys(&redis, self.chat);
+            let sequence = self.place.0;
+            runtime.spawn(async move {
+                let alive = format!("{alive}{sequence}");
+                let _ = redis.leave_queue(&queue, &alive, sequence).await;
+            });
         }
     }
 }
@@ -85,31 +166,32 @@ impl Drop for Turn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[tokio::test]
     async fn replies_keep_arrival_order_per_chat_only() {
-        let order = Arc::new(ChatOrder::default());
+        let order = Arc::new(ChatOrder::new(None));
         let log = Arc::new(Mutex::new(Vec::new()));
         let (a, b) = (ChatId(1), ChatId(2));
-        let mut slow = order.join(a);
-        let mut fast = order.join(a);
-        let mut other = order.join(b);
+        // Update 11 is handled before update 10 (another worker was quicker): 10 still
+        // replies first.
+        let mut fast = order.join(a, 11);
+        let mut slow = order.join(a, 10);
+        let mut other = order.join(b, 12);
         let log_fast = Arc::clone(&log);
         let fast_task = tokio::spawn(async move {
             fast.wait().await;
-            log_fast.lock().expect("log").push("a2");
+            log_fast.lock().expect("log").push("a11");
         });
         // Another chat does not wait for chat a.
         other.wait().await;
-        log.lock().expect("log").push("b1");
+        log.lock().expect("log").push("b12");
         drop(other);
         tokio::time::sleep(Duration::from_millis(20)).await;
         slow.wait().await;
-        log.lock().expect("log").push("a1");
+        log.lock().expect("log").push("a10");
         drop(slow);
         fast_task.await.expect("task");
-        assert_eq!(*log.lock().expect("log"), vec!["b1", "a1", "a2"]);
+        assert_eq!(*log.lock().expect("log"), vec!["b12", "a10", "a11"]);
         assert_eq!(order.pending_chats(), 0);
     }
 }

@@ -1,11 +1,107 @@
 //! Per-user sliding-window rate limit: at most N image requests in any hour. When a user is
-//! over, the answer says when the oldest request leaves the window.
+//! over, the answer says when the oldest request leaves the window. With REDIS_URL the window
+//! lives in Redis (one atomic script on Redis's clock), so the limit is exact across
+//! instances; while Redis fails, each instance limits in process.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use teloxide::types::UserId;
+
+use crate::shared_redis::SharedRedis;
+
+/// The limit every handler consults: shared when Redis is configured and answering.
+pub struct UserLimits {
+    local: RateLimiter,
+    shared: Option<Shared>,
+}
+
+struct Shared {
+    redis: Arc<SharedRedis>,
+    /// Makes each counted request a distinct member of the user's window.
+    member_prefix: String,
+    counter: AtomicU64,
+}
+
+/// A request that was counted, so that it can be given back.
+#[derive(Debug, Clone)]
+pub enum Counted {
+    Local,
+    Shared { member: String },
+}
+
+impl UserLimits {
+    pub fn new(limit_per_hour: u32, redis: Option<Arc<SharedRedis>>, instance: &str) -> Self {
+        UserLimits {
+            local: RateLimiter::new(limit_per_hour),
+            shared: redis.map(|redis| Shared {
+                redis,
+                member_prefix: format!("{instance}-{}-", crate::service::unix_millis()),
+                counter: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Counts a request for `user` if it is within the limit.
+    pub async fn check(&self, user: UserId) -> Result<Counted, Decision> {
+        if let Some(shared) = &self.shared {
+            let member = format!(
+                "{}{}",
+                shared.member_prefix,
+                shared.counter.fetch_add(1, Ordering::Relaxed)
+            );
+            let window = shared.redis.key("limit", &user.0.to_string());
+            let notice = shared.redis.key("limit-told", &user.0.to_string());
+            let decided = shared
+                .redis
+                .rate_limit(
+                    &window,
+                    &notice,
+                    self.local.limit as u32,
+                    self.local.window,
+                    &member,
+                    NOTICE_INTERVAL,
+                )
+                .await;
+            if let Ok(decision) = decided {
+                return if decision.allowed {
+                    Ok(Counted::Shared { member })
+                } else {
+                    Err(Decision::Limited {
+                        retry_after: Duration::from_millis(decision.retry_after_ms),
+                        notify: decision.notify,
+                    })
+                };
+            }
+        }
+        match self.local.check(user) {
+            Decision::Allowed => Ok(Counted::Local),
+            limited => Err(limited),
+        }
+    }
+
+    /// Gives back a counted request (it was refused for reasons not the user's).
+    pub async fn refund(&self, user: UserId, counted: Counted) {
+        match (counted, &self.shared) {
+            (Counted::Shared { member }, Some(shared)) => {
+                let window = shared.redis.key("limit", &user.0.to_string());
+                let _ = shared.redis.remove_member(&window, &member).await;
+            }
+            _ => self.local.refund(user),
+        }
+    }
+
+    pub fn cleanup(&self) {
+        self.local.cleanup();
+    }
+
+    /// Users this process limits by itself (all of them without Redis).
+    pub fn tracked_users(&self) -> usize {
+        self.local.tracked_users()
+    }
+}
 
 pub struct RateLimiter {
     limit: usize,

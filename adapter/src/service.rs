@@ -1,6 +1,12 @@
-//! The request flow: rate limit → cache → admission → download → engine → reply → record.
-//! `accept` runs on the dispatcher's task and only does quick checks; the work is spawned,
-//! so a long job never blocks its chat's commands and pixels never touch the runtime.
+//! The request flow: rate limit → cache → coalescing → admission → download → engine →
+//! reply → record. `accept` runs on the dispatcher's task and only takes the request's place
+//! in its chat's order; the rest is spawned, so a long job (or a slow Redis) never blocks the
+//! chat's commands, and pixels never touch the runtime.
+//!
+//! Each shared part (results cache, rate limit, update ids, order, coalescing) is a seam
+//! with an in-process behaviour and, with REDIS_URL, a shared one that falls back to the
+//! in-process behaviour while Redis fails. Records go to the [`Recorder`], which never makes
+//! a reply wait on the database.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -11,29 +17,40 @@ use teloxide::types::{ChatId, FileId, MessageId, UserId};
 use tokio_util::task::TaskTracker;
 
 use crate::admission::{Admission, Ticket};
-use crate::cache::{self, CachedResult, MemoryCache};
+use crate::cache::{self, CachedResult, ResultsCache};
+use crate::coalesce::{Coalescer, Follow, LeadGuard, Role};
 use crate::config::{BotConfig, TELEGRAM_DOWNLOAD_LIMIT, TELEGRAM_UPLOAD_LIMIT};
+use crate::dedup::UpdateDedup;
 use crate::delivery::{self, Delivery};
+use crate::intake::Intake;
 use crate::metrics::{Metrics, RequestTimings};
 use crate::ordering::{ChatOrder, Turn};
-use crate::rate_limit::{Decision, RateLimiter};
+use crate::rate_limit::{Counted, Decision, UserLimits};
+use crate::shared_redis::SharedRedis;
 use crate::spec::Spec;
-use crate::store::{Dimensions, RequestRecord, Store};
+use crate::store::{Dimensions, Recorder, RequestRecord, Store};
 use crate::telegram::{ResultFile, Telegram, TelegramError};
 
-/// Everything a handler needs; one per running bot.
+/// The request flow's parts; one per running bot. Handlers reach it through its methods.
 pub struct Service {
-    pub config: BotConfig,
-    pub engine: Engine,
-    pub telegram: Telegram,
-    pub cache: MemoryCache,
-    pub store: Store,
-    pub rate_limiter: RateLimiter,
-    pub admission: Admission,
-    pub order: Arc<ChatOrder>,
-    pub metrics: Arc<Metrics>,
-    /// Spawned jobs and store writes; shutdown waits for all of them.
-    pub tasks: TaskTracker,
+    pub(crate) config: BotConfig,
+    pub(crate) engine: Engine,
+    pub(crate) telegram: Telegram,
+    pub(crate) cache: ResultsCache,
+    /// Read by the admin commands; written only through `recorder`.
+    pub(crate) store: Store,
+    pub(crate) recorder: Recorder,
+    pub(crate) limits: UserLimits,
+    dedup: UpdateDedup,
+    pub(crate) coalescer: Arc<Coalescer>,
+    intake: Intake<(Turn, ImageRequest)>,
+    pub(crate) admission: Admission,
+    pub(crate) order: Arc<ChatOrder>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Shared state for several instances (REDIS_URL); `None`: everything in process.
+    pub(crate) redis: Option<Arc<SharedRedis>>,
+    /// Spawned jobs and replies; shutdown waits for all of them.
+    pub(crate) tasks: TaskTracker,
 }
 
 /// An image the user sent (a photo's largest size, or an image document).
@@ -56,7 +73,34 @@ pub struct ImageRequest {
     pub input: ImageInput,
     pub spec: Spec,
     pub arrived: Instant,
+    /// The update's id: the request's place in its chat's order.
+    pub sequence: u64,
 }
+
+impl ImageRequest {
+    /// How the user asked for the result, which with its shape decides the delivery.
+    fn delivery_request(&self) -> &'static str {
+        if self.spec.as_file || self.input.is_document {
+            "file"
+        } else if self.spec.sticker {
+            "sticker"
+        } else {
+            "photo"
+        }
+    }
+}
+
+/// Where a request stands after the quick checks.
+enum Step {
+    Deliver(CachedResult),
+    Run(LeadGuard, Ticket),
+    Follow(Follow),
+    Refused,
+}
+
+/// A result sent by a `file_id` that Telegram no longer honours, with no bytes to upload
+/// instead (it came from the shared cache): the request is processed afresh.
+struct StaleFileId;
 
 /// A result ready to go back to the user, and what to record about it.
 struct Outcome<'a> {
@@ -138,6 +182,8 @@ impl Service {
         config: BotConfig,
         telegram: Telegram,
         store: Store,
+        recorder: Recorder,
+        redis: Option<Arc<SharedRedis>>,
     ) -> Result<Service, EngineError> {
         let engine = Engine::new(EngineConfig {
             threads: config.threads,
@@ -147,22 +193,46 @@ impl Service {
             memory_budget_bytes: config.engine_memory_budget(),
             ..EngineConfig::default()
         })?;
+        let shared = || redis.clone();
         Ok(Service {
-            cache: MemoryCache::new(config.cache_bytes, config.cache_ttl),
-            rate_limiter: RateLimiter::new(config.rate_limit_per_hour),
+            cache: ResultsCache::new(config.cache_bytes, config.cache_ttl, shared()),
+            limits: UserLimits::new(config.rate_limit_per_hour, shared(), &config.instance_id),
+            dedup: UpdateDedup::new(shared()),
+            coalescer: Arc::new(Coalescer::new(shared(), &config.instance_id)),
+            intake: Intake::new(),
             admission: Admission::new(config.max_concurrent, config.queue_size),
-            order: Arc::new(ChatOrder::default()),
+            order: Arc::new(ChatOrder::new(shared())),
             metrics: Arc::new(Metrics::new(config.performance_monitoring)),
             tasks: TaskTracker::new(),
+            redis,
             config,
             engine,
             telegram,
             store,
+            recorder,
         })
     }
 
-    /// Quick checks on the dispatcher's task, then the work is spawned. Nothing here waits
-    /// for Telegram, so one busy chat never holds up the dispatcher.
+    pub fn is_admin(&self, user: UserId) -> bool {
+        self.config.is_admin(user)
+    }
+
+    pub fn telegram(&self) -> &Telegram {
+        &self.telegram
+    }
+
+    /// Runs `work` as a tracked task: shutdown waits for it.
+    pub fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(work);
+    }
+
+    /// True the first time an update is offered to any instance: Telegram re-delivers.
+    pub async fn first_delivery(&self, update_id: u32) -> bool {
+        self.dedup.first_delivery(update_id).await
+    }
+
+    /// Takes the request's place in its chat's order on the dispatcher's task, in arrival
+    /// order, and hands it to the intake.
     pub fn accept(self: &Arc<Self>, request: ImageRequest) {
         Metrics::count(&self.metrics.requests);
         if let Some(size) = request
@@ -176,82 +246,171 @@ impl Service {
             });
             return self.refuse(&request, failure, None, true);
         }
-        let admin = self.config.is_admin(request.user);
-        if !admin
-            && let Decision::Limited {
-                retry_after,
-                notify,
-            } = self.rate_limiter.check(request.user)
-        {
-            let text = format!(
-                "You've reached {} images per hour. Your next request will be accepted in {}.",
-                self.config.rate_limit_per_hour,
-                human_duration(retry_after)
-            );
-            // Told once a minute at most: a flood of refusals would be a flood of messages.
-            return self.refuse(&request, Failure::RateLimited, Some(text), notify);
+        // More waiting for the intake than the admission queue could ever take: Redis is
+        // stalling the intake, and this request would only wait to be refused.
+        if self.intake.backlog() > self.config.queue_size + self.config.max_concurrent {
+            return self.refuse(&request, Failure::QueueFull, None, true);
         }
-        let key = cache::key(&request.input.unique_id, &request.spec.pipeline.canonical());
-        let turn = self.order.join(request.chat);
-        if let Some(hit) = self.cache.get(&key) {
-            let service = Arc::clone(self);
-            self.tasks
-                .spawn(async move { service.deliver_cached(turn, request, key, hit).await });
+        let turn = self.order.join(request.chat, request.sequence);
+        if let Err((_, request)) = self.intake.send((turn, request)) {
+            self.refuse(&request, Failure::ShuttingDown, None, true);
+        }
+    }
+
+    /// Starts the intake task: requests pass the quick checks (rate limit, cache, coalescing)
+    /// and enter admission one at a time, in arrival order, so queue places are fair even
+    /// though the checks wait on Redis; the work itself is spawned.
+    pub fn start_intake(self: &Arc<Self>) {
+        let Some(mut requests) = self.intake.take_receiver() else {
             return;
+        };
+        let service = Arc::clone(self);
+        self.tasks.spawn(async move {
+            while let Some((turn, request)) = requests.recv().await {
+                service.intake.received();
+                service.admit(turn, request).await;
+            }
+        });
+    }
+
+    /// Stops the intake once the requests already accepted have passed it.
+    pub fn close_intake(&self) {
+        self.intake.close();
+    }
+
+    async fn admit(self: &Arc<Self>, mut turn: Turn, request: ImageRequest) {
+        turn.share().await;
+        let counted = if self.config.is_admin(request.user) {
+            None
+        } else {
+            match self.limits.check(request.user).await {
+                Ok(counted) => Some(counted),
+                Err(Decision::Limited {
+                    retry_after,
+                    notify,
+                }) => {
+                    let text = format!(
+                        "You've reached {} images per hour. Your next request will be accepted in {}.",
+                        self.config.rate_limit_per_hour,
+                        human_duration(retry_after)
+                    );
+                    // Told once a minute at most: a flood of refusals would be a flood of messages.
+                    return self.refuse(&request, Failure::RateLimited, Some(text), notify);
+                }
+                Err(Decision::Allowed) => None,
+            }
+        };
+        let key = cache::key(
+            &request.input.unique_id,
+            &request.spec.pipeline.canonical(),
+            request.delivery_request(),
+        );
+        let step = self
+            .next_step(&request, counted.as_ref(), &key, false)
+            .await;
+        let service = Arc::clone(self);
+        self.tasks.spawn(async move {
+            service.serve(turn, request, counted, key, step).await;
+        });
+    }
+
+    /// What to do with a request now: send a cached result, run the job (admitted), wait for
+    /// the request that runs it, or nothing more (refused: the queue is full).
+    async fn next_step(
+        &self,
+        request: &ImageRequest,
+        counted: Option<&Counted>,
+        key: &str,
+        skip_file_ids: bool,
+    ) -> Step {
+        if let Some(hit) = self.cache.get(key).await
+            && !(skip_file_ids && hit.bytes.is_empty())
+        {
+            return Step::Deliver(hit);
         }
-        let ticket = match self.admission.enter() {
-            Ok(ticket) => ticket,
+        let lead = match self.coalescer.role(key).await {
+            Role::Lead(lead) => lead,
+            Role::Follow(follow) => return Step::Follow(follow),
+        };
+        match self.admission.enter() {
+            Ok(ticket) => {
+                if let Ticket::Queued { position, .. } = &ticket {
+                    let text =
+                        format!("You're number {position} in the queue; your image will follow.");
+                    self.say_later(request, text);
+                }
+                Step::Run(lead, ticket)
+            }
             Err(full) => {
-                if !admin {
+                lead.release().await;
+                if let Some(counted) = counted {
                     // Not the user's doing: the request does not count against their hour.
-                    self.rate_limiter.refund(request.user);
+                    self.limits.refund(request.user, counted.clone()).await;
                 }
                 let text = format!(
                     "I'm at capacity ({} requests waiting). Please try again in a few minutes.",
                     full.waiting
                 );
-                return self.refuse(&request, Failure::QueueFull, Some(text), true);
+                self.refuse(request, Failure::QueueFull, Some(text), true);
+                Step::Refused
             }
-        };
-        if let Ticket::Queued { position, .. } = &ticket {
-            let text = format!("You're number {position} in the queue; your image will follow.");
-            self.say_later(&request, text);
         }
-        let service = Arc::clone(self);
-        self.tasks
-            .spawn(async move { service.process(turn, ticket, request, key).await });
     }
 
-    async fn deliver_cached(
+    async fn serve(
         &self,
-        turn: Turn,
+        mut turn: Turn,
         request: ImageRequest,
+        counted: Option<Counted>,
         key: String,
-        hit: CachedResult,
+        mut step: Step,
     ) {
-        let outcome = Outcome {
-            key: &key,
-            result: &hit,
-            timings: RequestTimings::default(),
-            input: None,
-            cache_hit: true,
-        };
-        self.reply_with(turn, &request, outcome).await;
+        loop {
+            step = match step {
+                Step::Refused => return,
+                Step::Run(lead, ticket) => {
+                    self.process(turn, ticket, request, &key).await;
+                    return lead.release().await;
+                }
+                Step::Follow(follow) => {
+                    follow.wait(|| self.cache.contains(&key)).await;
+                    self.next_step(&request, counted.as_ref(), &key, false)
+                        .await
+                }
+                Step::Deliver(hit) => {
+                    let outcome = Outcome {
+                        key: &key,
+                        result: &hit,
+                        timings: RequestTimings::default(),
+                        input: None,
+                        cache_hit: true,
+                    };
+                    match self.reply_with(&mut turn, &request, outcome).await {
+                        Ok(()) => return,
+                        Err(StaleFileId) => {
+                            self.cache.forget(&key).await;
+                            self.next_step(&request, counted.as_ref(), &key, true).await
+                        }
+                    }
+                }
+            };
+        }
     }
 
-    async fn process(&self, mut turn: Turn, ticket: Ticket, request: ImageRequest, key: String) {
+    async fn process(&self, mut turn: Turn, ticket: Ticket, request: ImageRequest, key: &str) {
         let mut timings = RequestTimings::default();
         match self.produce(ticket, &request, &mut timings).await {
             Ok((result, input)) => {
-                self.cache.put(key.clone(), result.clone());
+                self.cache.put(key.to_string(), result.clone());
                 let outcome = Outcome {
-                    key: &key,
+                    key,
                     result: &result,
                     timings,
                     input: Some(input),
                     cache_hit: false,
                 };
-                self.reply_with(turn, &request, outcome).await;
+                // Fresh bytes are never stale.
+                let _ = self.reply_with(&mut turn, &request, outcome).await;
             }
             Err(failure) => {
                 // Error messages keep the chat's order too.
@@ -326,7 +485,12 @@ impl Service {
 
     /// Sends a result when the chat's earlier requests have replied (by `file_id` when
     /// Telegram already has it), then counts and records the request.
-    async fn reply_with(&self, mut turn: Turn, request: &ImageRequest, mut outcome: Outcome<'_>) {
+    async fn reply_with(
+        &self,
+        turn: &mut Turn,
+        request: &ImageRequest,
+        mut outcome: Outcome<'_>,
+    ) -> Result<(), StaleFileId> {
         let result = outcome.result;
         let delivery = self.delivery_for(request, result);
         let upload = || ResultFile::Upload {
@@ -344,6 +508,9 @@ impl Service {
         } else if let Some(id) = result.file_id(delivery) {
             let known = ResultFile::Known(id.to_string());
             match self.telegram.send_result(chat, to, delivery, known).await {
+                Err(TelegramError::Request(RequestError::Api(_))) if result.bytes.is_empty() => {
+                    return Err(StaleFileId);
+                }
                 // A file id Telegram no longer honours: send the bytes instead.
                 Err(TelegramError::Request(RequestError::Api(_))) => {
                     self.telegram
@@ -362,7 +529,9 @@ impl Service {
         let error_kind = match sent {
             Ok(file_id) => {
                 if let Some(file_id) = file_id {
-                    self.cache.remember_file_id(outcome.key, delivery, file_id);
+                    self.cache
+                        .remember_file_id(outcome.key, result, delivery, file_id)
+                        .await;
                 }
                 Metrics::count(&self.metrics.completed);
                 self.metrics
@@ -377,7 +546,6 @@ impl Service {
                 Some(failure.kind())
             }
         };
-        drop(turn);
         self.record(RequestRecord {
             input: outcome.input,
             output: Some(Dimensions {
@@ -386,10 +554,11 @@ impl Service {
                 height: result.height,
             }),
             cache_hit: outcome.cache_hit,
-            delivery: Some(delivery.name()),
+            delivery: Some(delivery.name().to_string()),
             error_kind,
             ..record_base(request, &outcome.timings, total)
         });
+        Ok(())
     }
 
     /// A request that could not be processed: tell the user, count and record it.
@@ -447,27 +616,9 @@ impl Service {
         });
     }
 
-    /// Writes a record in the background; shutdown waits for pending writes.
+    /// Hands a record to the recorder: queued, batched and written off the reply path.
     fn record(&self, record: RequestRecord) {
-        let store = self.store.clone();
-        let metrics = Arc::clone(&self.metrics);
-        self.tasks.spawn(async move {
-            // A busy or briefly failing database gets a few more tries before the record is
-            // given up (and counted).
-            for delay_ms in [50, 250, 1000, 0] {
-                match store.record(&record).await {
-                    Ok(()) => return,
-                    Err(error) if delay_ms > 0 => {
-                        tracing::warn!(%error, "recording a request failed; retrying");
-                        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-                    }
-                    Err(error) => {
-                        tracing::error!(%error, "could not record a request");
-                        Metrics::count(&metrics.store_errors);
-                    }
-                }
-            }
-        });
+        self.recorder.record(record);
     }
 }
 
@@ -484,7 +635,10 @@ fn record_base(request: &ImageRequest, timings: &RequestTimings, total: Duration
         engine_ms: ms(timings.engine),
         upload_ms: ms(timings.upload),
         total_ms: total.as_secs_f64() * 1e3,
-        backend: timings.backend.map_or("none", BackendUsed::name),
+        backend: timings
+            .backend
+            .map_or("none", BackendUsed::name)
+            .to_string(),
         ..RequestRecord::default()
     }
 }

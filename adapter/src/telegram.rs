@@ -243,6 +243,34 @@ impl Telegram {
         self.bot.get_me().send().await?;
         Ok(())
     }
+
+    /// Registers the webhook unless Telegram already has it: every instance of a deployment
+    /// starts with the same URL and secret, and re-setting it on each start would only churn.
+    /// Telegram does not reveal the secret, so a mismatch shows up as 401 errors from our
+    /// own endpoint in `last_error_message`; then it is set again. Returns whether it set it.
+    pub async fn ensure_webhook(
+        &self,
+        url: &url::Url,
+        secret: &str,
+    ) -> Result<bool, TelegramError> {
+        let info = with_retry(|| self.bot.get_webhook_info().send()).await?;
+        let same_url = info.url.as_ref() == Some(url);
+        let refused = info
+            .last_error_message
+            .as_deref()
+            .is_some_and(|error| error.contains("401"));
+        if same_url && !refused {
+            return Ok(false);
+        }
+        with_retry(|| {
+            self.bot
+                .set_webhook(url.clone())
+                .secret_token(secret.to_string())
+                .send()
+        })
+        .await?;
+        Ok(true)
+    }
 }
 
 /// What to send: a file Telegram already has, or new bytes.

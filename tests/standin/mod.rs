@@ -1,7 +1,8 @@
 //! A Telegram Bot API stand-in on 127.0.0.1 for end-to-end tests of prism-bot: it speaks the
 //! real method shapes (JSON and multipart, PascalCase method names, `attach://` parts,
 //! `%2F` in file paths), serves files, queues updates for getUpdates or posts them to a
-//! webhook, records every call, and can answer 429 with `retry_after`.
+//! webhook (or round-robin to several bot instances, re-delivering after a failure), records
+//! every call, can answer 429 with `retry_after`, and 409 to a second concurrent getUpdates.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::collections::HashMap;
@@ -17,12 +18,19 @@ use axum::routing::{get, post};
 use prism_engine::{Engine, EngineConfig};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 
 pub const TOKEN: &str = "123456:TEST-token";
 pub const BOT_ID: i64 = 4242;
 /// The stand-in server's thread name (as /proc shows it, at most 15 bytes).
 pub const STANDIN_THREAD: &str = "telegram-stand";
+
+/// A failed webhook POST is sent again this many times in all, after growing pauses.
+const WEBHOOK_ATTEMPTS: u32 = 5;
+const WEBHOOK_RETRY: Duration = Duration::from_millis(200);
+/// Longer than any webhook answer the bot may take.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(60);
+const CONFLICT: &str = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running";
 
 /// One recorded call from the bot.
 #[derive(Debug, Clone)]
@@ -82,6 +90,31 @@ struct Inner {
     download_delay: Duration,
     webhook: Option<String>,
     webhook_secret: Option<String>,
+    webhook_max_connections: Option<i64>,
+    /// Where updates are POSTed instead of `webhook`, round-robin, while one is registered.
+    webhook_targets: Vec<String>,
+    next_target: usize,
+    /// One in-order delivery task per target URL.
+    deliveries: HashMap<String, mpsc::UnboundedSender<Value>>,
+    undelivered: usize,
+    /// (unix time, message) of the last failed webhook POST, for getWebhookInfo.
+    last_webhook_error: Option<(i64, String)>,
+    conflict_detection: bool,
+    /// getUpdates requests in flight.
+    polling: usize,
+}
+
+impl Inner {
+    /// Where the next update is POSTed; `None`: it waits for getUpdates.
+    fn next_target(&mut self) -> Option<String> {
+        let webhook = self.webhook.clone()?;
+        if self.webhook_targets.is_empty() {
+            return Some(webhook);
+        }
+        let target = self.webhook_targets[self.next_target % self.webhook_targets.len()].clone();
+        self.next_target += 1;
+        Some(target)
+    }
 }
 
 struct Shared {
@@ -91,6 +124,14 @@ struct Shared {
     updates: Notify,
     calls: Notify,
     engine: Engine,
+    /// The stand-in's own runtime, which also runs the webhook deliveries.
+    runtime: tokio::runtime::Handle,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 pub struct StandIn {
@@ -105,6 +146,11 @@ impl StandIn {
             ..EngineConfig::default()
         })
         .expect("engine");
+        // Its own thread and runtime, so its CPU time can be told apart from the bot's.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 next_update_id: 1,
@@ -115,22 +161,18 @@ impl StandIn {
             calls: Notify::new(),
             downloads_held: tokio::sync::watch::Sender::new(false),
             engine,
+            runtime: runtime.handle().clone(),
         });
         let app = Router::new()
             .route("/file/{bot}/{*path}", get(download))
             .route("/{bot}/{method}", post(method))
             .with_state(Arc::clone(&shared));
-        // Its own thread and runtime, so its CPU time can be told apart from the bot's.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("non-blocking");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         std::thread::Builder::new()
             .name(STANDIN_THREAD.into())
             .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
                 runtime.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
                     axum::serve(listener, app).await
@@ -141,7 +183,7 @@ impl StandIn {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.shared.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.shared.lock()
     }
 
     /// Stores a file the bot may fetch, as if a user had uploaded it.
@@ -172,6 +214,30 @@ impl StandIn {
 
     pub fn webhook(&self) -> Option<String> {
         self.lock().webhook.clone()
+    }
+
+    /// While a webhook is registered, updates are POSTed to these URLs round-robin (a load
+    /// balancer in front of several bot instances) instead of the registered URL; empty:
+    /// back to that URL.
+    pub fn set_webhook_targets(&self, urls: Vec<String>) {
+        let mut inner = self.lock();
+        inner.webhook_targets = urls;
+        inner.next_target = 0;
+    }
+
+    /// POSTs `update` once to `url` with the registered secret, as Telegram would, and
+    /// returns the HTTP status (0: no answer). Recorded as a `webhook_delivery` call.
+    pub async fn deliver_to(&self, url: &str, update: &Value) -> u16 {
+        let secret = self.lock().webhook_secret.clone();
+        let status = post_json(url, secret.as_deref(), update).await;
+        record_delivery(&self.shared, update, url, status);
+        status
+    }
+
+    /// Answers a getUpdates that overlaps another with 409 Conflict, as Telegram does when
+    /// two bots poll with one token. Off by default.
+    pub fn set_conflict_detection(&self, on: bool) {
+        self.lock().conflict_detection = on;
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -226,8 +292,21 @@ impl StandIn {
             .collect()
     }
 
-    /// A user sends a photo (Telegram-style: a small thumbnail size plus the full size).
+    /// A user sends a photo (Telegram-style: a small thumbnail size plus the full size);
+    /// returns the message.
     pub fn photo(&self, user: i64, chat: i64, file: &FileRef, caption: Option<&str>) -> Value {
+        self.send(self.photo_update(user, chat, file, caption))
+    }
+
+    /// The whole update (with a fresh update_id) of a user sending a photo, not delivered:
+    /// for `deliver_to` or `push_update`.
+    pub fn photo_update(
+        &self,
+        user: i64,
+        chat: i64,
+        file: &FileRef,
+        caption: Option<&str>,
+    ) -> Value {
         let sizes = json!([
             {"file_id": "thumb-not-fetchable", "file_unique_id": "uniq-thumb", "width": 90, "height": 60, "file_size": 1000},
             {"file_id": file.file_id, "file_unique_id": file.unique_id, "width": file.width,
@@ -237,7 +316,7 @@ impl StandIn {
         if let Some(caption) = caption {
             fields["caption"] = json!(caption);
         }
-        self.message(user, chat, fields)
+        self.message_update(user, chat, fields)
     }
 
     /// A user sends an image as a document.
@@ -283,6 +362,18 @@ impl StandIn {
     /// Builds a message with every field real Telegram sends, queues it as an update, and
     /// returns it.
     fn message(&self, user: i64, chat: i64, fields: Value) -> Value {
+        self.send(self.message_update(user, chat, fields))
+    }
+
+    /// Delivers a message update and returns its message.
+    fn send(&self, update: Value) -> Value {
+        let message = update["message"].clone();
+        self.push_update(update);
+        message
+    }
+
+    /// A message update with every field real Telegram sends.
+    fn message_update(&self, user: i64, chat: i64, fields: Value) -> Value {
         let mut message = {
             let mut inner = self.lock();
             inner.next_message_id += 1;
@@ -296,8 +387,15 @@ impl StandIn {
         for (key, value) in fields.as_object().cloned().unwrap_or_default() {
             message[key] = value;
         }
-        self.push_update(json!({ "message": message.clone() }));
-        message
+        self.new_update(json!({ "message": message }))
+    }
+
+    /// Gives an update body its update_id.
+    fn new_update(&self, mut update: Value) -> Value {
+        let mut inner = self.lock();
+        update["update_id"] = json!(inner.next_update_id);
+        inner.next_update_id += 1;
+        update
     }
 
     /// A user taps an inline button under `keyboard` (a message the bot sent, which
@@ -305,36 +403,79 @@ impl StandIn {
     pub fn press(&self, user: i64, keyboard: &Call, original: &Value, data: &str) {
         let mut message = keyboard.result.clone();
         message["reply_to_message"] = original.clone();
-        self.push_update(json!({ "callback_query": {
+        self.push_update(self.new_update(json!({ "callback_query": {
             "id": format!("cb-{}", unix_now()),
             "from": user_json(user),
             "chat_instance": "42",
             "data": data,
             "message": message,
-        }}));
+        }})));
     }
 
-    fn push_update(&self, update: Value) {
-        let webhook = {
-            let mut inner = self.lock();
-            let mut update = update;
-            update["update_id"] = json!(inner.next_update_id);
-            inner.next_update_id += 1;
-            match inner.webhook.clone() {
-                Some(url) => Some((url, inner.webhook_secret.clone(), update)),
-                None => {
-                    inner.pending.push(update);
-                    None
-                }
-            }
-        };
-        match webhook {
-            Some((url, secret, update)) => {
-                tokio::spawn(async move { post_json(&url, secret.as_deref(), &update).await });
-            }
-            None => self.shared.updates.notify_waiters(),
-        }
+    /// Hands an update (with its update_id) to the bot as Telegram would: to the webhook
+    /// when one is registered, else to getUpdates.
+    pub fn push_update(&self, update: Value) {
+        dispatch(&self.shared, &mut self.lock(), update);
     }
+}
+
+/// Queues an update for the webhook, or for getUpdates when none is registered.
+fn dispatch(shared: &Arc<Shared>, inner: &mut Inner, update: Value) {
+    let Some(url) = inner.next_target() else {
+        inner.pending.push(update);
+        shared.updates.notify_waiters();
+        return;
+    };
+    inner.undelivered += 1;
+    let queue = inner.deliveries.entry(url.clone()).or_insert_with(|| {
+        let (queue, updates) = mpsc::unbounded_channel();
+        shared
+            .runtime
+            .spawn(deliver_in_order(Arc::clone(shared), url, updates));
+        queue
+    });
+    // The receiver lives as long as the stand-in's runtime.
+    let _ = queue.send(update);
+}
+
+/// One target's deliveries, one at a time like Telegram's; a failed POST (non-2xx or no
+/// answer) is sent again after a pause, a few times.
+async fn deliver_in_order(
+    shared: Arc<Shared>,
+    url: String,
+    mut updates: mpsc::UnboundedReceiver<Value>,
+) {
+    while let Some(update) = updates.recv().await {
+        for attempt in 1..=WEBHOOK_ATTEMPTS {
+            let secret = shared.lock().webhook_secret.clone();
+            let status = post_json(&url, secret.as_deref(), &update).await;
+            record_delivery(&shared, &update, &url, status);
+            if (200..300).contains(&status) || attempt == WEBHOOK_ATTEMPTS {
+                break;
+            }
+            tokio::time::sleep(WEBHOOK_RETRY * attempt).await;
+        }
+        shared.lock().undelivered -= 1;
+    }
+}
+
+fn record_delivery(shared: &Shared, update: &Value, url: &str, status: u16) {
+    if !(200..300).contains(&status) {
+        let message = match status {
+            0 => "Connection failed".to_string(),
+            _ => format!("Wrong response from the webhook: {status}"),
+        };
+        shared.lock().last_webhook_error = Some((unix_now(), message));
+    }
+    let params = json!({ "update_id": update["update_id"], "target": url, "status": status });
+    record(
+        shared,
+        "webhook_delivery",
+        params,
+        HashMap::new(),
+        status,
+        Value::Null,
+    );
 }
 
 pub fn user_json(user: i64) -> Value {
@@ -381,7 +522,7 @@ async fn download(
         return error(StatusCode::UNAUTHORIZED, "Unauthorized", None);
     }
     let (delay, bytes) = {
-        let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let inner = shared.lock();
         let bytes = path
             .strip_prefix("photos/")
             .and_then(|p| p.strip_suffix(".bin"))
@@ -406,6 +547,13 @@ async fn download(
     }
 }
 
+/// A boolean parameter, sent as JSON or as multipart text.
+fn is_true(value: &Value) -> bool {
+    value
+        .as_bool()
+        .unwrap_or_else(|| value.as_str() == Some("true"))
+}
+
 fn file_path(file_id: &str) -> String {
     format!("photos/{file_id}.bin")
 }
@@ -424,12 +572,16 @@ async fn method(
         Err(reason) => return error(StatusCode::BAD_REQUEST, &reason, None),
     };
     if method == "getupdates" {
+        let Some(_polling) = Polling::start(&shared) else {
+            record(&shared, &method, params, files, 409, Value::Null);
+            return error(StatusCode::CONFLICT, CONFLICT, None);
+        };
         record(&shared, &method, params.clone(), files, 200, Value::Null);
         return get_updates(&shared, &params).await;
     }
     let is_send = method.starts_with("send") && method != "sendchataction";
     {
-        let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = shared.lock();
         if is_send && inner.fail_sends > 0 {
             inner.fail_sends -= 1;
             let retry_after = inner.retry_after;
@@ -467,19 +619,14 @@ fn record(
     status: u16,
     result: Value,
 ) {
-    shared
-        .inner
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .calls
-        .push(Call {
-            method: method.to_string(),
-            params,
-            files,
-            status,
-            result,
-            at: Instant::now(),
-        });
+    shared.lock().calls.push(Call {
+        method: method.to_string(),
+        params,
+        files,
+        status,
+        result,
+        at: Instant::now(),
+    });
     shared.calls.notify_waiters();
 }
 
@@ -530,6 +677,27 @@ async fn read_params(request: Request) -> Result<(Value, HashMap<String, Vec<u8>
     Ok((Value::Object(params), files))
 }
 
+/// A getUpdates in flight, counted while it lasts (also when the request is dropped).
+struct Polling<'a>(&'a Shared);
+
+impl<'a> Polling<'a> {
+    /// `None` when conflict detection is on and another getUpdates is in flight.
+    fn start(shared: &'a Shared) -> Option<Polling<'a>> {
+        let mut inner = shared.lock();
+        if inner.conflict_detection && inner.polling > 0 {
+            return None;
+        }
+        inner.polling += 1;
+        Some(Polling(shared))
+    }
+}
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        self.0.lock().polling -= 1;
+    }
+}
+
 async fn get_updates(shared: &Shared, params: &Value) -> Response {
     let offset = as_i64(&params["offset"]).unwrap_or(0);
     // Long polling, capped so a stopping bot is not kept waiting.
@@ -538,7 +706,7 @@ async fn get_updates(shared: &Shared, params: &Value) -> Response {
     loop {
         let notified = shared.updates.notified();
         {
-            let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let mut inner = shared.lock();
             inner
                 .pending
                 .retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
@@ -555,12 +723,12 @@ async fn get_updates(shared: &Shared, params: &Value) -> Response {
 
 /// The stand-in's answer to one method: (status, result or error description).
 fn answer(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     method: &str,
     params: &Value,
     files: &HashMap<String, Vec<u8>>,
 ) -> (StatusCode, Value) {
-    let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    let mut inner = shared.lock();
     match method {
         "getme" => {
             let mut me = bot_json();
@@ -573,7 +741,32 @@ fn answer(
         "setwebhook" => {
             inner.webhook = params["url"].as_str().map(str::to_string);
             inner.webhook_secret = params["secret_token"].as_str().map(str::to_string);
+            inner.webhook_max_connections = as_i64(&params["max_connections"]);
+            // Updates waiting for getUpdates go to the new webhook, unless dropped.
+            let pending = std::mem::take(&mut inner.pending);
+            if !is_true(&params["drop_pending_updates"]) {
+                for update in pending {
+                    dispatch(shared, &mut inner, update);
+                }
+            }
             (StatusCode::OK, json!(true))
+        }
+        "getwebhookinfo" => {
+            let pending = match inner.webhook {
+                Some(_) => inner.undelivered,
+                None => inner.pending.len(),
+            };
+            let mut info = json!({
+                "url": inner.webhook.clone().unwrap_or_default(),
+                "has_custom_certificate": false,
+                "pending_update_count": pending,
+                "max_connections": inner.webhook_max_connections.unwrap_or(40),
+            });
+            if let Some((date, message)) = &inner.last_webhook_error {
+                info["last_error_date"] = json!(date);
+                info["last_error_message"] = json!(message);
+            }
+            (StatusCode::OK, info)
         }
         "deletewebhook" => {
             inner.webhook = None;
@@ -668,18 +861,16 @@ fn sent_message(inner: &mut Inner, params: &Value) -> Value {
     json!({ "message_id": inner.next_message_id, "date": unix_now(), "chat": chat_json(chat), "from": bot_json() })
 }
 
-/// What Telegram does for a webhook: POST the update as JSON.
-async fn post_json(url: &str, secret: Option<&str>, body: &Value) {
+/// What Telegram does for a webhook: POST the update as JSON. The HTTP status, 0 when
+/// there was no answer (connection refused or cut, timeout, not an http:// URL).
+async fn post_json(url: &str, secret: Option<&str>, body: &Value) -> u16 {
     let Some(rest) = url.strip_prefix("http://") else {
-        return;
+        return 0;
     };
     let (host, path) = rest
         .split_once('/')
         .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
     let body = body.to_string();
-    let Ok(mut stream) = tokio::net::TcpStream::connect(host).await else {
-        return;
-    };
     let secret = secret.map_or(String::new(), |s| {
         format!("X-Telegram-Bot-Api-Secret-Token: {s}\r\n")
     });
@@ -687,10 +878,26 @@ async fn post_json(url: &str, secret: Option<&str>, body: &Value) {
         "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{secret}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    if stream.write_all(request.as_bytes()).await.is_ok() {
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(host).await?;
+        stream.write_all(request.as_bytes()).await?;
         let mut response = Vec::new();
-        let _ = stream.read_to_end(&mut response).await;
+        stream.read_to_end(&mut response).await?;
+        Ok::<_, std::io::Error>(response)
+    };
+    match tokio::time::timeout(WEBHOOK_TIMEOUT, exchange).await {
+        Ok(Ok(response)) => status_of(&response),
+        _ => 0,
     }
+}
+
+/// The status code of a raw HTTP/1.1 response (0 when there is none).
+fn status_of(response: &[u8]) -> u16 {
+    String::from_utf8_lossy(response)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// A plain HTTP/1.1 GET (for the bot's health endpoint): (status, body).
@@ -702,12 +909,8 @@ pub async fn http_get(address: &str, path: &str) -> (u16, String) {
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.expect("read");
+    let status = status_of(&response);
     let response = String::from_utf8_lossy(&response).to_string();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
     let body = response
         .split_once("\r\n\r\n")
         .map_or("", |(_, b)| b)

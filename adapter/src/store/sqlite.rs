@@ -1,23 +1,19 @@
 //! SQLite through sqlx (the embedded default): WAL mode, migrations at start.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 
-use sqlx::Row;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::Sqlite;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{AdminStats, RequestRecord, StoreError, operation_names};
+use super::StoreError;
+use super::sql::SqlStore;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-const DAY_MS: i64 = 86_400_000;
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Cheap to clone: clones share the connection pool.
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) sql: SqlStore<Sqlite>,
 }
 
 impl SqliteStore {
@@ -34,127 +30,23 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool })
-    }
-
-    pub async fn record(&self, record: &RequestRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO users (id, username, first_seen, last_seen, requests) VALUES (?1, ?2, ?3, ?3, 1)
-             ON CONFLICT (id) DO UPDATE SET username = COALESCE(?2, username), last_seen = ?3,
-             requests = requests + 1",
-        )
-        .bind(record.user_id as i64)
-        .bind(&record.username)
-        .bind(record.at)
-        .execute(&mut *tx)
-        .await?;
-        let input = record.input.unwrap_or_default();
-        let output = record.output.unwrap_or_default();
-        sqlx::query(
-            "INSERT INTO requests (at, user_id, chat_id, pipeline, input_bytes, input_width,
-             input_height, output_bytes, output_width, output_height, queue_ms, download_ms,
-             engine_ms, upload_ms, total_ms, backend, cache_hit, delivery, outcome, error_kind)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(record.at)
-        .bind(record.user_id as i64)
-        .bind(record.chat_id)
-        .bind(&record.pipeline)
-        .bind(record.input.map(|_| input.bytes as i64))
-        .bind(record.input.map(|_| input.width))
-        .bind(record.input.map(|_| input.height))
-        .bind(record.output.map(|_| output.bytes as i64))
-        .bind(record.output.map(|_| output.width))
-        .bind(record.output.map(|_| output.height))
-        .bind(record.queue_ms)
-        .bind(record.download_ms)
-        .bind(record.engine_ms)
-        .bind(record.upload_ms)
-        .bind(record.total_ms)
-        .bind(record.backend)
-        .bind(record.cache_hit)
-        .bind(record.delivery)
-        .bind(if record.error_kind.is_some() {
-            "error"
-        } else {
-            "ok"
+        Ok(SqliteStore {
+            sql: SqlStore::new(pool),
         })
-        .bind(&record.error_kind)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Users, requests today (since `now_ms` minus 24 h) and in total, top operations,
-    /// errors by kind.
-    pub async fn admin_stats(&self, now_ms: i64) -> Result<AdminStats, StoreError> {
-        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
-            .await?;
-        let requests_total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM requests")
-            .fetch_one(&self.pool)
-            .await?;
-        let requests_today: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM requests WHERE at >= ?")
-            .bind(now_ms - DAY_MS)
-            .fetch_one(&self.pool)
-            .await?;
-        let mut operations: HashMap<String, u64> = HashMap::new();
-        let rows = sqlx::query(
-            "SELECT pipeline, COUNT(*) AS n FROM requests WHERE outcome = 'ok' GROUP BY pipeline",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        for row in rows {
-            let pipeline: String = row.try_get("pipeline")?;
-            let count: i64 = row.try_get("n")?;
-            for name in operation_names(&pipeline) {
-                *operations.entry(name.to_string()).or_default() += count as u64;
-            }
-        }
-        let errors = sqlx::query(
-            "SELECT error_kind, COUNT(*) AS n FROM requests WHERE error_kind IS NOT NULL
-             GROUP BY error_kind ORDER BY n DESC, error_kind",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|row| {
-            Ok((
-                row.try_get("error_kind")?,
-                row.try_get::<i64, _>("n")? as u64,
-            ))
-        })
-        .collect::<Result<Vec<(String, u64)>, sqlx::Error>>()?;
-        let mut top_operations: Vec<(String, u64)> = operations.into_iter().collect();
-        top_operations.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        top_operations.truncate(10);
-        Ok(AdminStats {
-            users: users as u64,
-            requests_today: requests_today as u64,
-            requests_total: requests_total as u64,
-            top_operations,
-            errors_by_kind: errors,
-        })
-    }
-
-    /// A round trip for /health.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
     }
 
     /// Waits for writes in progress and closes the connections (WAL is checkpointed).
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.sql.pool.close().await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Dimensions;
+    use crate::store::{Dimensions, RequestRecord, Store};
+
+    const DAY_MS: i64 = 86_400_000;
 
     #[tokio::test]
     async fn records_survive_reopening_and_feed_admin_stats() {
@@ -163,8 +55,9 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", dir.join("store.sqlite").display());
         let now = 1_800_000_000_000;
         {
-            let store = SqliteStore::connect(&url, 1, 2).await.expect("open");
+            let store = Store::Sqlite(SqliteStore::connect(&url, 1, 2).await.expect("open"));
             let ok = RequestRecord {
+                id: "a".into(),
                 at: now,
                 user_id: 7,
                 username: Some("ann".into()),
@@ -176,27 +69,26 @@ mod tests {
                     height: 960,
                 }),
                 total_ms: 12.5,
-                backend: "cpu",
+                backend: "cpu".into(),
                 ..RequestRecord::default()
             };
-            store.record(&ok).await.expect("insert");
-            store
-                .record(&RequestRecord {
-                    at: now - 2 * DAY_MS,
-                    ..ok.clone()
-                })
-                .await
-                .expect("insert");
+            let old = RequestRecord {
+                id: "b".into(),
+                at: now - 2 * DAY_MS,
+                ..ok.clone()
+            };
             let failed = RequestRecord {
+                id: "c".into(),
                 user_id: 8,
                 error_kind: Some("malformed".into()),
                 ..ok.clone()
             };
-            store.record(&failed).await.expect("insert");
+            store.record_batch(&[ok]).await.expect("insert");
+            store.record_batch(&[old, failed]).await.expect("insert");
             store.close().await;
         }
         let store = SqliteStore::connect(&url, 1, 2).await.expect("reopen");
-        let stats = store.admin_stats(now).await.expect("stats");
+        let stats = store.sql.admin_stats(now).await.expect("stats");
         assert_eq!(
             (stats.users, stats.requests_total, stats.requests_today),
             (2, 3, 2)
@@ -204,6 +96,57 @@ mod tests {
         assert_eq!(stats.errors_by_kind, vec![("malformed".to_string(), 1)]);
         assert_eq!(stats.top_operations[0].1, 2);
         assert!(stats.top_operations.iter().any(|(name, _)| name == "gray"));
+        store.close().await;
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// A file created before record ids existed (only migration 0001) opens, keeps its rows
+    /// and takes new records.
+    #[tokio::test]
+    async fn a_database_from_before_record_ids_migrates() {
+        let dir = std::env::temp_dir().join(format!("prism-bot-store-old-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("old.sqlite").display());
+        {
+            let options = SqliteConnectOptions::from_str(&url).expect("url");
+            let pool = SqlitePoolOptions::new()
+                .connect_with(options)
+                .await
+                .expect("open");
+            let mut migrator = sqlx::migrate::Migrator::new(std::path::Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/migrations/sqlite"
+            )))
+            .await
+            .expect("migrations");
+            migrator.migrations = std::borrow::Cow::Owned(
+                migrator
+                    .migrations
+                    .iter()
+                    .filter(|m| m.version == 1)
+                    .cloned()
+                    .collect(),
+            );
+            migrator.run(&pool).await.expect("0001");
+            sqlx::query(
+                "INSERT INTO requests (at, user_id, chat_id, pipeline, total_ms, backend,
+                 cache_hit, outcome) VALUES (1, 1, 1, 'gray', 1.0, 'cpu', 0, 'ok')",
+            )
+            .execute(&pool)
+            .await
+            .expect("old row");
+            pool.close().await;
+        }
+        let store = Store::Sqlite(SqliteStore::connect(&url, 1, 2).await.expect("migrate"));
+        let record = RequestRecord {
+            id: "new".into(),
+            at: 2,
+            pipeline: "gray".into(),
+            backend: "cpu".into(),
+            ..RequestRecord::default()
+        };
+        store.record_batch(&[record]).await.expect("insert");
+        assert_eq!(store.admin_stats(2).await.expect("stats").requests_total, 2);
         store.close().await;
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -1,0 +1,587 @@
+//! Several prism-bot instances on the real Redis and PostgreSQL (127.0.0.1), behind the
+//! Telegram stand-in acting as Telegram and load balancer: shared cache, coalescing, exact
+//! rate limit, update de-duplication, per-chat order, and faults injected through TCP proxies
+//! the tests control (the shared servers are never stopped). Each test uses its own database
+//! and Redis key prefix and removes them at the end.
+//!
+//! The services come from PRISM_TEST_REDIS_URL / PRISM_TEST_DATABASE_URL (defaults:
+//! 127.0.0.1:6379 and postgres://postgres@127.0.0.1:5432/postgres). When they do not answer
+//! the tests fail under CI=true and are skipped with a message elsewhere.
+
+mod faultproxy;
+mod standin;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use faultproxy::FaultProxy;
+use prism_bot::{BotConfig, RunningBot};
+use serde_json::Value;
+use sqlx::Connection;
+use standin::{StandIn, TOKEN, http_get};
+
+const ADMIN: i64 = 1;
+const SECRET: &str = "scale-test-secret";
+
+fn photo_bytes() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/photos/dragonfly-1280.jpg"
+    ))
+    .expect("fixture")
+}
+
+fn redis_url() -> String {
+    std::env::var("PRISM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn postgres_url() -> String {
+    std::env::var("PRISM_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// `host:port` of a service URL.
+fn service_address(url: &str) -> SocketAddr {
+    let parsed = url::Url::parse(url).expect("service URL");
+    let host = parsed.host_str().unwrap_or("127.0.0.1");
+    let port = parsed.port().expect("service URL with a port");
+    format!("{host}:{port}")
+        .parse()
+        .expect("a loopback address")
+}
+
+/// One test's own database and key prefix on the shared servers.
+struct Services {
+    name: String,
+    prefix: String,
+    dir: std::path::PathBuf,
+}
+
+impl Services {
+    /// None (after saying why) when the servers are not there and CI is not set.
+    async fn create(test: &str) -> Option<Services> {
+        let name = format!("prism_scale_{test}_{}", std::process::id());
+        let created = async {
+            let mut admin = sqlx::PgConnection::connect(&postgres_url()).await?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin)
+                .await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await?;
+            let client = redis::Client::open(redis_url())
+                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+            let mut redis = client
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+            let _: String = redis::cmd("PING")
+                .query_async(&mut redis)
+                .await
+                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+            Ok::<(), sqlx::Error>(())
+        }
+        .await;
+        if let Err(error) = created {
+            let message =
+                format!("Redis/PostgreSQL not available ({error}); see scripts/test-services.sh");
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{message}");
+            }
+            eprintln!("skipped: {message}");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(&name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Some(Services {
+            prefix: format!("prism-test:{name}:"),
+            name,
+            dir,
+        })
+    }
+
+    /// This test's database, through `via` when a fault proxy stands in between.
+    fn database_url(&self, via: Option<&FaultProxy>) -> String {
+        let mut url = url::Url::parse(&postgres_url()).expect("URL");
+        if let Some(proxy) = via {
+            url.set_port(Some(proxy.port())).expect("port");
+            url.set_host(Some("127.0.0.1")).expect("host");
+        }
+        url.set_path(&format!("/{}", self.name));
+        url.to_string()
+    }
+
+    fn redis_url(&self, via: Option<&FaultProxy>) -> String {
+        match via {
+            Some(proxy) => format!("redis://127.0.0.1:{}", proxy.port()),
+            None => redis_url(),
+        }
+    }
+
+    /// (records, distinct record ids) in this test's database.
+    async fn record_counts(&self) -> (i64, i64) {
+        let mut db = sqlx::PgConnection::connect(&self.database_url(None))
+            .await
+            .expect("test database");
+        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT record_id) FROM requests")
+            .fetch_one(&mut db)
+            .await
+            .expect("count records")
+    }
+
+    /// Waits until `expected` records are in the database (written in the background).
+    async fn wait_for_records(&self, expected: i64) -> (i64, i64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let counts = self.record_counts().await;
+            if counts.0 >= expected || Instant::now() > deadline {
+                return counts;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn remove(self) {
+        if let Ok(mut admin) = sqlx::PgConnection::connect(&postgres_url()).await {
+            let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            let _ = sqlx::query(&drop).execute(&mut admin).await;
+        }
+        if let Ok(client) = redis::Client::open(redis_url())
+            && let Ok(mut redis) = client.get_multiplexed_async_connection().await
+        {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{}*", self.prefix))
+                .query_async(&mut redis)
+                .await
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query_async(&mut redis).await;
+            }
+        }
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    probe.local_addr().expect("address").port()
+}
+
+/// One instance in webhook mode, as a deployment would run it; returns it and the URL the
+/// load balancer posts its updates to.
+struct Instance {
+    bot: RunningBot,
+    hook: String,
+    health: String,
+}
+
+async fn start_instance(
+    standin: &StandIn,
+    services: &Services,
+    name: &str,
+    redis: Option<&FaultProxy>,
+    database: Option<&FaultProxy>,
+    settings: &[(&str, &str)],
+) -> Instance {
+    let port = free_port();
+    let health = format!("127.0.0.1:{}", free_port());
+    let hook = format!("http://127.0.0.1:{port}/telegram");
+    let spill = services.dir.join(format!("{name}.spill"));
+    let mut env: HashMap<String, String> = [
+        ("TELEGRAM_BOT_TOKEN", TOKEN.to_string()),
+        ("TELEGRAM_API_URL", standin.url.clone()),
+        ("TELEGRAM_THROTTLE", "false".into()),
+        // The load balancer's address: the same on every instance.
+        ("WEBHOOK_URL", "http://127.0.0.1:9/telegram".into()),
+        ("WEBHOOK_LISTEN", format!("127.0.0.1:{port}")),
+        ("WEBHOOK_SECRET", SECRET.into()),
+        ("HEALTH_ADDR", health.clone()),
+        ("REDIS_URL", services.redis_url(redis)),
+        ("REDIS_KEY_PREFIX", services.prefix.clone()),
+        ("DATABASE_URL", services.database_url(database)),
+        ("RECORD_SPILL_PATH", spill.display().to_string()),
+        ("INSTANCE_ID", name.into()),
+        ("THREAD_POOL_SIZE", "1".into()),
+        ("ADMIN_IDS", ADMIN.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let config = BotConfig::from_lookup(|name| env.get(name).cloned()).expect("config");
+    let bot = prism_bot::start(config).await.expect("instance starts");
+    Instance { bot, hook, health }
+}
+
+fn message_id(update: &Value) -> i64 {
+    update["message"]["message_id"]
+        .as_i64()
+        .expect("message id")
+}
+
+/// Delivers a new photo update to `target` as the load balancer would; returns the update.
+async fn send_photo(
+    standin: &StandIn,
+    target: &Instance,
+    user: i64,
+    file: &standin::FileRef,
+    caption: &str,
+) -> Value {
+    let update = standin.photo_update(user, user, file, Some(caption));
+    assert_eq!(standin.deliver_to(&target.hook, &update).await, 200);
+    update
+}
+
+async fn stop_all(instances: Vec<Instance>) {
+    for instance in instances {
+        instance.bot.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_on_the_other_instance_is_answered_from_the_shared_cache() {
+    let Some(services) = Services::create("cache").await else {
+        return;
+    };
+    let standin = StandIn::start().await;
+    let a = start_instance(&standin, &services, "a", None, None, &[]).await;
+    let b = start_instance(&standin, &services, "b", None, None, &[]).await;
+    // Both started with the same URL: Telegram was told once.
+    assert_eq!(standin.count("setwebhook"), 1);
+    let file = standin.add_file(&photo_bytes());
+    let first = send_photo(&standin, &a, 100, &file, "fit 200").await;
+    let sent = standin
+        .wait_reply("sendphoto", 100, message_id(&first))
+        .await;
+    assert!(
+        sent.files.contains_key("photo"),
+        "the first result is uploaded"
+    );
+    let repeat = send_photo(&standin, &b, 101, &file, "fit 200").await;
+    let again = standin
+        .wait_reply("sendphoto", 101, message_id(&repeat))
+        .await;
+    // Instance B sent A's file id: no download, no processing, no upload.
+    assert!(again.files.is_empty(), "the repeat is sent by file id");
+    assert!(
+        again.params["photo"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    assert_eq!(standin.count("download"), 1);
+    let (records, distinct) = services.wait_for_records(2).await;
+    assert_eq!((records, distinct), (2, 2));
+    stop_all(vec![a, b]).await;
+    // Stopping instances never unregisters the shared webhook.
+    assert_eq!(standin.count("deletewebhook"), 0);
+    services.remove().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_identical_requests_over_two_instances_run_the_engine_once() {
+    let Some(services) = Services::create("coalesce").await else {
+        return;
+    };
+    let standin = StandIn::start().await;
+    let a = start_instance(&standin, &services, "a", None, None, &[]).await;
+    let b = start_instance(&standin, &services, "b", None, None, &[]).await;
+    let file = standin.add_file(&photo_bytes());
+    // The first download waits, so every request arrives while the job is in flight.
+    standin.hold_downloads();
+    let mut updates = Vec::new();
+    for user in 0..50 {
+        let target = if user % 2 == 0 { &a } else { &b };
+        updates.push((
+            1000 + user,
+            send_photo(&standin, target, 1000 + user, &file, "fit 300 gray").await,
+        ));
+    }
+    standin.release_downloads();
+    for (user, update) in &updates {
+        standin
+            .wait_reply("sendphoto", *user, message_id(update))
+            .await;
+    }
+    assert_eq!(standin.count("download"), 1, "exactly one engine job");
+    let (records, distinct) = services.wait_for_records(50).await;
+    assert_eq!((records, distinct), (50, 50));
+    stop_all(vec![a, b]).await;
+    services.remove().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_is_exact_across_instances_and_updates_are_handled_once() {
+    let Some(services) = Services::create("limit").await else {
+        return;
+    };
+    let standin = StandIn::start().await;
+    let limit = [("RATE_LIMIT_PER_USER", "5")];
+    let a = start_instance(&standin, &services, "a", None, None, &limit).await;
+    let b = start_instance(&standin, &services, "b", None, None, &limit).await;
+    let file = standin.add_file(&photo_bytes());
+    let user = 300;
+    for i in 0..8 {
+        let target = if i % 2 == 0 { &a } else { &b };
+        let update = send_photo(&standin, target, user, &file, &format!("fit {}", 100 + i)).await;
+        // The same update again, at the other instance (a re-delivery): handled once.
+        let other = if i % 2 == 0 { &b } else { &a };
+        assert_eq!(standin.deliver_to(&other.hook, &update).await, 200);
+    }
+    let services_written = services.wait_for_records(8).await;
+    assert_eq!(services_written, (8, 8), "8 updates, each recorded once");
+    assert_eq!(
+        standin.count("sendphoto"),
+        5,
+        "exactly the limit was served"
+    );
+    let refusals: Vec<_> = standin
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "sendmessage" && c.text().contains("images per hour"))
+        .collect();
+    // Told once (then at most once a minute), with when the next request is accepted.
+    assert_eq!(refusals.len(), 1);
+    assert!(
+        refusals[0].text().contains("accepted in"),
+        "{}",
+        refusals[0].text()
+    );
+    // Admins are exempt.
+    for i in 0..7 {
+        let target = if i % 2 == 0 { &a } else { &b };
+        let update = send_photo(&standin, target, ADMIN, &file, &format!("fit {}", 120 + i)).await;
+        standin
+            .wait_reply("sendphoto", ADMIN, message_id(&update))
+            .await;
+    }
+    stop_all(vec![a, b]).await;
+    services.remove().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_album_spread_over_instances_comes_back_in_order() {
+    let Some(services) = Services::create("order").await else {
+        return;
+    };
+    let standin = StandIn::start().await;
+    let a = start_instance(&standin, &services, "a", None, None, &[]).await;
+    let b = start_instance(&standin, &services, "b", None, None, &[]).await;
+    let photo = photo_bytes();
+    let chat = 400;
+    // The first photo's job is the slowest (largest output, blur), later ones are quick.
+    let captions = ["blur 3 jpeg 95", "fit 64", "fit 48", "fit 32", "fit 16"];
+    let mut sent = Vec::new();
+    for (i, caption) in captions.iter().enumerate() {
+        let file = standin.add_file(&photo);
+        let target = if i % 2 == 0 { &a } else { &b };
+        sent.push(message_id(
+            &send_photo(&standin, target, chat, &file, caption).await,
+        ));
+    }
+    for id in &sent {
+        standin.wait_reply("sendphoto", chat, *id).await;
+    }
+    let replied: Vec<i64> = standin
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "sendphoto" && c.chat_id() == Some(chat))
+        .filter_map(|c| c.reply_to())
+        .collect();
+    assert_eq!(replied, sent, "replies in the order the photos were sent");
+    stop_all(vec![a, b]).await;
+    services.remove().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cut_and_restored_mid_load_loses_no_reply() {
+    let Some(services) = Services::create("redis_cut").await else {
+        return;
+    };
+    let standin = StandIn::start().await;
+    let proxy = FaultProxy::start(service_address(&redis_url()));
+    let a = start_instance(&standin, &services, "a", Some(&proxy), None, &[]).await;
+    let b = start_instance(&standin, &services, "b", Some(&proxy), None, &[]).await;
+    let file = standin.add_file(&photo_bytes());
+    let mut updates = Vec::new();
+    for i in 0..30 {
+        if i == 10 {
+            proxy.cut();
+        }
+        if i == 20 {
+            let (status, body) = http_get(&a.health, "/health").await;
+            assert_eq!(status, 200, "degraded still serves: {body}");
+            assert!(body.contains("redis: DEGRADED"), "{body}");
+            proxy.restore();
+        }
+        let target = if i % 2 == 0 { &a } else { &b };
+        let user = 500 + i;
+        updates.push((
+            user,
+            send_photo(&standin, target, user, &file, &format!("fit {}", 60 + i)).await,
+        ));
+    }
+    for (user, update) in &updates {
+        standin
+            .wait_reply("sendphoto", *user, message_id(update))
+            .await;
+    }
+    // Back in shared mode by itself: a repeat on B is served by A's file id.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = http_get(&b.health, "/health").await;
+        if body.contains("redis: ok") || Instant::now() > deadline {
+            assert!(body.contains("redis: ok"), "{body}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let first = send_photo(&standin, &a, 600, &file, "fit 33").await;
+    standin
+        .wait_reply("sendphoto", 600, message_id(&first))
+        .await;
+    let downloads = standin.count("download");
+    let repeat = send_photo(&standin, &b, 601, &file, "fit 33").await;
+    standin
+        .wait_reply("sendphoto", 601, message_id(&repeat))
+        .await;
+    assert_eq!(standin.count("download"), downloads, "shared cache again");
+    let (records, distinct) = services.wait_for_records(32).await;
+    assert_eq!((records, distinct), (32, 32));
+    stop_all(vec![a, b]).await;
+    services.remove().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cut_and_a_restart_with_spilled_records_lose_and_duplicate_nothing() {
+    let Some(services) = Services::create("pg_cut").await else {
+        return;
+    };
+    let standin = StandIn::start().await;
+    let proxy = FaultProxy::start(service_address(&postgres_url()));
+    // A tiny queue, so records spill to the file while the database is away.
+    let small = [("RECORD_QUEUE_SIZE", "4")];
+    let a = start_instance(&standin, &services, "a", None, Some(&proxy), &small).await;
+    let file = standin.add_file(&photo_bytes());
+    let mut sent = 0;
+    for i in 0..5 {
+        let update = send_photo(&standin, &a, 700 + i, &file, &format!("fit {}", 50 + i)).await;
+        standin
+            .wait_reply("sendphoto", 700 + i, message_id(&update))
+            .await;
+        sent += 1;
+    }
+    assert_eq!(services.wait_for_records(sent).await, (sent, sent));
+    proxy.cut();
+    for i in 5..20 {
+        let update = send_photo(&standin, &a, 700 + i, &file, &format!("fit {}", 50 + i)).await;
+        // Replies never wait on the database.
+        standin
+            .wait_reply("sendphoto", 700 + i, message_id(&update))
+            .await;
+        sent += 1;
+    }
+    let (status, body) = http_get(&a.health, "/health").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("store: DEGRADED"), "{body}");
+    // SIGTERM-like stop with the database still away: the backlog goes to the spill file.
+    a.bot.stop().await;
+    assert_eq!(services.record_counts().await.0, 5);
+    proxy.restore();
+    // A new process with the same spill file replays it.
+    let restarted = start_instance(&standin, &services, "a", None, Some(&proxy), &small).await;
+    let update = send_photo(&standin, &restarted, 799, &file, "fit 40").await;
+    standin
+        .wait_reply("sendphoto", 799, message_id(&update))
+        .await;
+    sent += 1;
+    let (records, distinct) = services.wait_for_records(sent).await;
+    assert_eq!(
+        (records, distinct),
+        (sent, sent),
+        "every record exactly once"
+    );
+    restarted.bot.stop().await;
+    assert_eq!(services.record_counts().await, (sent, sent));
+    services.remove().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_is_refused_and_a_second_poller_stops() {
+    let Some(services) = Services::create("intake").await else {
+        return;
+    };
+    let standin = StandIn::start().await;
+    let a = start_instance(&standin, &services, "a", None, None, &[]).await;
+    let file = standin.add_file(&photo_bytes());
+    let update = standin.photo_update(800, 800, &file, Some("fit 50"));
+    let client = reqwest_free_post(&a.hook, "wrong-secret", &update).await;
+    assert_eq!(client, 401);
+    a.bot.stop().await;
+    // Two pollers with one token: Telegram answers the second with 409 Conflict.
+    standin.set_conflict_detection(true);
+    let db = format!(
+        "sqlite://{}?mode=rwc",
+        services.dir.join("poll.sqlite").display()
+    );
+    let poller = |name: &'static str| {
+        let env: HashMap<&str, String> = [
+            ("TELEGRAM_BOT_TOKEN", TOKEN.to_string()),
+            ("TELEGRAM_API_URL", standin.url.clone()),
+            ("TELEGRAM_THROTTLE", "false".into()),
+            ("POLLING_TIMEOUT", "2".into()),
+            ("DATABASE_URL", db.clone()),
+            (
+                "RECORD_SPILL_PATH",
+                services.dir.join(name).display().to_string(),
+            ),
+            ("THREAD_POOL_SIZE", "1".into()),
+        ]
+        .into_iter()
+        .collect();
+        BotConfig::from_lookup(|key| env.get(key).cloned()).expect("config")
+    };
+    let first = prism_bot::start(poller("first")).await.expect("starts");
+    let second = prism_bot::start(poller("second")).await.expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while first.is_dispatching() && second.is_dispatching() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        first.lost_to_another_poller() || second.lost_to_another_poller(),
+        "one poller gives way"
+    );
+    first.stop().await;
+    second.stop().await;
+    services.remove().await;
+}
+
+/// POSTs an update with the given secret header, as an impostor would; returns the status.
+async fn reqwest_free_post(url: &str, secret: &str, update: &Value) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let parsed = url::Url::parse(url).expect("URL");
+    let address = format!(
+        "{}:{}",
+        parsed.host_str().expect("host"),
+        parsed.port().expect("port")
+    );
+    let body = update.to_string();
+    let request = format!(
+        "POST {} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         X-Telegram-Bot-Api-Secret-Token: {secret}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        parsed.path(),
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("answer");
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status line")
+}
