@@ -83,6 +83,7 @@ for i in $(seq "$count"); do
     listen=127.0.0.1:$((18440 + i))
     health=127.0.0.1:$((18000 + i))
     INSTANCE_ID=bot$i WEBHOOK_LISTEN=$listen HEALTH_ADDR=$health \
+        RECORD_SPILL_PATH=$run_dir/bot$i.spill \
         "$bin" >"$run_dir/bot$i.log" 2>&1 &
     bots+=("$!")
     servers+="    server bot$i $listen check port $((18000 + i))\\n" # awk turns \n into newlines

@@ -140,18 +140,32 @@ impl Follow {
 }
 
 impl LeadGuard {
-    /// Ends the lead: the result is cached (or the job failed); waiting requests go on.
-    pub async fn release(mut self) {
+    /// The result's bytes are in this process's cache: the requests waiting here may send
+    /// them now, without waiting for this one's reply (which may wait for its chat's turn,
+    /// possibly behind one of them).
+    pub fn cached_here(&mut self) {
+        self.coalescer.in_flight().remove(&self.key);
+        drop(self.done.take());
+    }
+
+    /// Lets requests on other instances stop waiting for this one (they run the job).
+    pub async fn release_shared(&mut self) {
         if let (Some((lock, token)), Some(redis)) = (self.lock.take(), &self.coalescer.shared) {
             let _ = redis.release(&lock, &token).await;
         }
+    }
+
+    /// Ends the lead: the result is cached (or the job failed); waiting requests go on.
+    pub async fn release(mut self) {
+        self.release_shared().await;
     }
 }
 
 impl Drop for LeadGuard {
     fn drop(&mut self) {
-        self.coalescer.in_flight().remove(&self.key);
-        drop(self.done.take());
+        if self.done.is_some() {
+            self.cached_here();
+        }
         // Not released explicitly (the task was dropped): the lock's expiry frees it.
     }
 }

@@ -10,8 +10,9 @@ use moka::sync::Cache;
 
 use crate::shared_redis::SharedRedis;
 
-/// Telegram keeps an undelivered update for 24 hours.
-const REMEMBER_FOR: Duration = Duration::from_secs(24 * 3600);
+/// Telegram re-delivers an update it did not see answered within minutes; an hour covers that
+/// with room, and keeps Redis at one small key per update of the last hour.
+const REMEMBER_FOR: Duration = Duration::from_secs(3600);
 /// Ids kept in process; a busy bot sees far fewer within a re-delivery window.
 const LOCAL_IDS: u64 = 200_000;
 

@@ -306,6 +306,13 @@ impl RunningBot {
     /// finish (reply and record), stops the engine, and flushes the records (what the
     /// database does not take in time is spilled to the local file).
     pub async fn stop(self) {
+        self.stop_within(Duration::MAX).await;
+    }
+
+    /// As [`RunningBot::stop`], but requests still unfinished after `grace` are abandoned;
+    /// the records of every request are flushed or spilled either way. False when some
+    /// requests were abandoned.
+    pub async fn stop_within(self, grace: Duration) -> bool {
         match self.intake {
             Intake::Polling {
                 stop_token,
@@ -326,10 +333,24 @@ impl RunningBot {
         }
         self.service.close_intake();
         self.service.tasks.close();
-        self.service.tasks.wait().await;
+        let finished = match tokio::time::Instant::now().checked_add(grace) {
+            Some(deadline) => tokio::time::timeout_at(deadline, self.service.tasks.wait())
+                .await
+                .is_ok(),
+            None => {
+                self.service.tasks.wait().await;
+                true
+            }
+        };
         self.background.cancel();
-        self.service.engine.shutdown();
+        if finished {
+            self.service.engine.shutdown();
+        } else {
+            tracing::error!("requests still unfinished after {grace:?}: abandoned");
+            let _ = self.service.engine.shutdown_timeout(Duration::ZERO);
+        }
         self.service.recorder.close(RECORDER_FLUSH).await;
         tracing::info!("stopped");
+        finished
     }
 }

@@ -103,26 +103,59 @@ impl Turn {
             .is_ok();
     }
 
-    /// Waits until every earlier request of this chat has replied (or given up).
+    fn earlier_here(&self) -> Vec<Done> {
+        self.order
+            .pending()
+            .get(&self.chat)
+            .map(|queue| queue.range(..self.place).map(|(_, d)| d.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether an earlier request of this chat, here or on another instance, has not
+    /// replied yet.
+    pub async fn has_earlier(&self) -> bool {
+        if !self.earlier_here().is_empty() {
+            return true;
+        }
+        match (self.shared, &self.order.shared) {
+            (true, Some(redis)) => {
+                let (queue, alive) = ChatOrder::queue_keys(redis, self.chat);
+                redis
+                    .earlier_pending(&queue, &alive, self.place.0)
+                    .await
+                    .is_ok_and(|pending| pending > 0)
+            }
+            _ => false,
+        }
+    }
+
+    /// Waits until every earlier request of this chat has replied (or given up), at most
+    /// [`TURN_LIMIT`].
     pub async fn wait(&mut self) {
-        loop {
-            let earlier: Vec<Done> = self
-                .order
-                .pending()
-                .get(&self.chat)
-                .map(|queue| queue.range(..self.place).map(|(_, d)| d.clone()).collect())
-                .unwrap_or_default();
-            if earlier.is_empty() {
-                break;
+        let deadline = Instant::now() + TURN_LIMIT;
+        let here = async {
+            loop {
+                let earlier = self.earlier_here();
+                if earlier.is_empty() {
+                    break;
+                }
+                for done in earlier {
+                    // An error only means the earlier request was dropped: its turn is over.
+                    let _ = done.await;
+                }
             }
-            for done in earlier {
-                // An error only means the earlier request was dropped: its turn is over too.
-                let _ = done.await;
-            }
+        };
+        if tokio::time::timeout_at(deadline.into(), here)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                chat = self.chat.0,
+                "an earlier request of the chat is stuck; replying"
+            );
         }
         if let (true, Some(redis)) = (self.shared, &self.order.shared) {
             let (queue, alive) = ChatOrder::queue_keys(redis, self.chat);
-            let deadline = Instant::now() + TURN_LIMIT;
             // Redis failing mid-wait: replying now beats waiting blind.
             while let Ok(pending) = redis.earlier_pending(&queue, &alive, self.place.0).await {
                 if pending == 0 || Instant::now() > deadline {

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prism_engine::{BackendUsed, Engine, EngineConfig, Error as EngineError, ErrorKind};
-use teloxide::RequestError;
 use teloxide::types::{ChatId, FileId, MessageId, UserId};
 use tokio_util::task::TaskTracker;
 
@@ -368,8 +367,8 @@ impl Service {
         loop {
             step = match step {
                 Step::Refused => return,
-                Step::Run(lead, ticket) => {
-                    self.process(turn, ticket, request, &key).await;
+                Step::Run(mut lead, ticket) => {
+                    self.process(turn, ticket, request, &key, &mut lead).await;
                     return lead.release().await;
                 }
                 Step::Follow(follow) => {
@@ -397,11 +396,25 @@ impl Service {
         }
     }
 
-    async fn process(&self, mut turn: Turn, ticket: Ticket, request: ImageRequest, key: &str) {
+    async fn process(
+        &self,
+        mut turn: Turn,
+        ticket: Ticket,
+        request: ImageRequest,
+        key: &str,
+        lead: &mut LeadGuard,
+    ) {
         let mut timings = RequestTimings::default();
         match self.produce(ticket, &request, &mut timings).await {
             Ok((result, input)) => {
                 self.cache.put(key.to_string(), result.clone());
+                lead.cached_here();
+                // Requests elsewhere wait for this reply's file id; if this reply must first
+                // wait for its chat's earlier requests (one may be such a follower), let
+                // them run the job themselves rather than wait on each other.
+                if turn.has_earlier().await {
+                    lead.release_shared().await;
+                }
                 let outcome = Outcome {
                     key,
                     result: &result,
@@ -508,11 +521,11 @@ impl Service {
         } else if let Some(id) = result.file_id(delivery) {
             let known = ResultFile::Known(id.to_string());
             match self.telegram.send_result(chat, to, delivery, known).await {
-                Err(TelegramError::Request(RequestError::Api(_))) if result.bytes.is_empty() => {
+                Err(error) if error.is_unknown_file() && result.bytes.is_empty() => {
                     return Err(StaleFileId);
                 }
                 // A file id Telegram no longer honours: send the bytes instead.
-                Err(TelegramError::Request(RequestError::Api(_))) => {
+                Err(error) if error.is_unknown_file() => {
                     self.telegram
                         .send_result(chat, to, delivery, upload())
                         .await

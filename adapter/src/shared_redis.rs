@@ -2,8 +2,11 @@
 //! coalescing locks, rate limits, update ids and per-chat order. Every call is bounded by a
 //! short timeout; a failure marks Redis unavailable for a moment, during which callers get
 //! [`Unavailable`] at once and use their in-process fallback, so a Redis outage costs one
-//! timeout, not one per request. The connection manager reconnects by itself, and the first
-//! call after the pause finds out whether Redis is back.
+//! timeout, not one per request. The connection manager reconnects when the connection
+//! drops; after a few failures in a row (timeouts on a half-open connection do not drop it) a
+//! fresh manager replaces it. The first call after the pause finds out whether Redis is back.
+//! Clean-up calls (releasing a lock, ending a turn, storing a result) ignore the pause: left
+//! undone they would make other instances wait for an expiry.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex};
@@ -12,8 +15,13 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncTypedCommands, Script};
 
-/// A local Redis answers in well under a millisecond; longer means trouble.
-const CALL_TIMEOUT: Duration = Duration::from_millis(500);
+/// A local Redis answers in well under a millisecond; longer means trouble (and, since the
+/// intake waits on these calls, would slow every request).
+const CALL_TIMEOUT: Duration = Duration::from_millis(250);
+/// The client's own response timeout fires first, so the manager sees the failure.
+const CALL_DEADLINE: Duration = Duration::from_millis(350);
+/// Failures in a row after which the connection manager is replaced.
+const REBUILD_AFTER_FAILURES: u32 = 3;
 /// After a failure, calls fail fast for this long before Redis is tried again.
 const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
@@ -26,7 +34,8 @@ pub struct Unavailable;
 pub struct RedisConfigError(#[from] redis::RedisError);
 
 pub struct SharedRedis {
-    connection: ConnectionManager,
+    client: redis::Client,
+    connection: Mutex<ConnectionManager>,
     prefix: String,
     state: Mutex<LinkState>,
     /// Set while a failure is recent; read on every call without the lock.
@@ -38,6 +47,15 @@ struct LinkState {
     paused_until: Option<Instant>,
     last_error: Option<String>,
     failing_since: Option<Instant>,
+    failures_in_a_row: u32,
+}
+
+/// Whether a call honours the pause after a failure.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pause {
+    Respect,
+    /// Clean-up: tried even during the pause.
+    Ignore,
 }
 
 /// What /health says about Redis.
@@ -112,18 +130,23 @@ impl SharedRedis {
     /// Does not connect yet: an instance starts (and serves, in-process) while Redis is down.
     pub fn connect(url: &str, prefix: &str) -> Result<SharedRedis, RedisConfigError> {
         let client = redis::Client::open(url)?;
+        let connection = Self::manager(&client)?;
+        Ok(SharedRedis {
+            client,
+            connection: Mutex::new(connection),
+            prefix: prefix.to_string(),
+            state: Mutex::new(LinkState::default()),
+            failing: AtomicBool::new(false),
+        })
+    }
+
+    fn manager(client: &redis::Client) -> redis::RedisResult<ConnectionManager> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CALL_TIMEOUT))
             .set_response_timeout(Some(CALL_TIMEOUT))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(SharedRedis {
-            connection,
-            prefix: prefix.to_string(),
-            state: Mutex::new(LinkState::default()),
-            failing: AtomicBool::new(false),
-        })
+        ConnectionManager::new_lazy_with_config(client.clone(), config)
     }
 
     /// A key under this deployment's prefix.
@@ -153,7 +176,30 @@ impl SharedRedis {
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
-        if self.failing.load(Ordering::Relaxed)
+        self.call_with(Pause::Respect, call).await
+    }
+
+    /// A clean-up call: tried even during the pause after a failure.
+    async fn clean_up<T, F>(
+        &self,
+        call: impl FnOnce(ConnectionManager) -> F,
+    ) -> Result<T, Unavailable>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        self.call_with(Pause::Ignore, call).await
+    }
+
+    async fn call_with<T, F>(
+        &self,
+        pause: Pause,
+        call: impl FnOnce(ConnectionManager) -> F,
+    ) -> Result<T, Unavailable>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        if pause == Pause::Respect
+            && self.failing.load(Ordering::Relaxed)
             && self
                 .state()
                 .paused_until
@@ -161,17 +207,24 @@ impl SharedRedis {
         {
             return Err(Unavailable);
         }
-        let outcome = tokio::time::timeout(CALL_TIMEOUT, call(self.connection.clone())).await;
+        let connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let outcome = tokio::time::timeout(CALL_DEADLINE, call(connection)).await;
         match outcome {
             Ok(Ok(value)) => {
                 if self.failing.swap(false, Ordering::Relaxed) {
-                    self.state().failing_since = None;
+                    let mut state = self.state();
+                    state.failing_since = None;
+                    state.failures_in_a_row = 0;
                     tracing::info!("Redis answers again: shared mode restored");
                 }
                 Ok(value)
             }
             Ok(Err(error)) => Err(self.failed(error.to_string())),
-            Err(_) => Err(self.failed(format!("no answer in {CALL_TIMEOUT:?}"))),
+            Err(_) => Err(self.failed(format!("no answer in {CALL_DEADLINE:?}"))),
         }
     }
 
@@ -179,6 +232,13 @@ impl SharedRedis {
         let mut state = self.state();
         let now = Instant::now();
         state.paused_until = Some(now + PAUSE_AFTER_FAILURE);
+        state.failures_in_a_row += 1;
+        if state.failures_in_a_row >= REBUILD_AFTER_FAILURES {
+            state.failures_in_a_row = 0;
+            if let Ok(fresh) = Self::manager(&self.client) {
+                *self.connection.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+            }
+        }
         if !self.failing.swap(true, Ordering::Relaxed) {
             state.failing_since = Some(now);
             tracing::warn!(%error, "Redis failing: in-process fallback until it answers");
@@ -209,7 +269,7 @@ impl SharedRedis {
     ) -> Result<(), Unavailable> {
         let (key, value) = (key.to_string(), value.to_vec());
         let ms = ttl.as_millis().max(1) as u64;
-        self.call(|mut c| async move { c.pset_ex(&key, value, ms).await })
+        self.clean_up(|mut c| async move { c.pset_ex(&key, value, ms).await })
             .await
     }
 
@@ -243,14 +303,14 @@ impl SharedRedis {
 
     pub async fn delete(&self, key: &str) -> Result<(), Unavailable> {
         let key = key.to_string();
-        self.call(|mut c| async move { c.del(&key).await.map(drop) })
+        self.clean_up(|mut c| async move { c.del(&key).await.map(drop) })
             .await
     }
 
     /// Deletes `key` only while it still holds `token`.
     pub async fn release(&self, key: &str, token: &str) -> Result<(), Unavailable> {
         let (key, token) = (key.to_string(), token.to_string());
-        self.call(|mut c| async move {
+        self.clean_up(|mut c| async move {
             let _: i64 = RELEASE.key(&key).arg(&token).invoke_async(&mut c).await?;
             Ok(())
         })
@@ -295,7 +355,7 @@ impl SharedRedis {
     /// Removes one member from a sorted set (a refunded request, a finished turn).
     pub async fn remove_member(&self, key: &str, member: &str) -> Result<(), Unavailable> {
         let (key, member) = (key.to_string(), member.to_string());
-        self.call(|mut c| async move { c.zrem(&key, &member).await.map(drop) })
+        self.clean_up(|mut c| async move { c.zrem(&key, &member).await.map(drop) })
             .await
     }
 
@@ -353,7 +413,7 @@ impl SharedRedis {
         sequence: u64,
     ) -> Result<(), Unavailable> {
         let (queue_key, alive_key) = (queue_key.to_string(), alive_key.to_string());
-        self.call(|mut c| async move {
+        self.clean_up(|mut c| async move {
             redis::pipe()
                 .atomic()
                 .zrem(&queue_key, sequence)

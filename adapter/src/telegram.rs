@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use teloxide::RequestError;
 use teloxide::adaptors::Throttle;
 use teloxide::adaptors::throttle::{Limits, Settings};
 use teloxide::net::Download;
@@ -16,6 +15,7 @@ use teloxide::payloads::{
 };
 use teloxide::prelude::*;
 use teloxide::types::{ChatAction, FileId, InputFile, MessageId, ReplyMarkup, ReplyParameters};
+use teloxide::{ApiError, RequestError};
 
 use crate::config::BotConfig;
 use crate::delivery::Delivery;
@@ -38,6 +38,28 @@ pub enum TelegramError {
     ApiUrl(String),
     #[error("HTTP client: {0}")]
     Client(String),
+}
+
+impl TelegramError {
+    /// Telegram does not know (or no longer honours) a file id this bot sent before; other
+    /// errors (a blocked bot, a deleted chat) say nothing about the file.
+    pub fn is_unknown_file(&self) -> bool {
+        match self {
+            TelegramError::Request(RequestError::Api(error)) => match error {
+                ApiError::WrongFileId | ApiError::WrongFileIdOrUrl | ApiError::FileIdInvalid => {
+                    true
+                }
+                ApiError::Unknown(text) => {
+                    let text = text.to_ascii_lowercase();
+                    ["file id", "file_id", "file identifier", "file reference"]
+                        .iter()
+                        .any(|needle| text.contains(needle))
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
 }
 
 /// The Bot API: messages go through the throttle when it is on; getFile, downloads and

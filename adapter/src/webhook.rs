@@ -87,11 +87,15 @@ async fn receive(State(intake): State<Arc<Intake>>, headers: HeaderMap, body: By
         Arc::clone(&intake.service),
         intake.me.clone()
     ];
-    match intake.schema.dispatch(deps).await {
-        std::ops::ControlFlow::Break(Err(error)) => {
+    // Its own task: a client that disconnects must not cancel an update half-way through
+    // (claimed by the de-duplication but not yet accepted).
+    let handled = tokio::spawn(async move { intake.schema.dispatch(deps).await }).await;
+    match handled {
+        Ok(std::ops::ControlFlow::Break(Err(error))) => {
             tracing::error!(%error, "a handler failed");
         }
-        std::ops::ControlFlow::Break(Ok(())) | std::ops::ControlFlow::Continue(_) => {}
+        Err(error) => tracing::error!(%error, "a handler panicked"),
+        Ok(std::ops::ControlFlow::Break(Ok(())) | std::ops::ControlFlow::Continue(_)) => {}
     }
     StatusCode::OK
 }

@@ -72,8 +72,6 @@ pub enum StoreError {
     // The URL itself is not repeated: it may hold a password.
     #[error("unsupported database URL: expected sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl,
-    #[error("database: no answer in {0:?}")]
-    Timeout(std::time::Duration),
 }
 
 impl StoreError {
@@ -85,7 +83,6 @@ impl StoreError {
             | StoreError::Migration(sqlx::migrate::MigrateError::ExecuteMigration(error, _)) => {
                 error
             }
-            StoreError::Timeout(_) => return true,
             _ => return false,
         };
         match error {
