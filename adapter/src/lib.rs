@@ -153,6 +153,12 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
     }
     let intake = match updates {
         UpdateSource::Polling => {
+            if service.redis.is_some() {
+                tracing::warn!(
+                    "REDIS_URL with long polling: polling serves one instance only and removes \
+                     any webhook; run several instances with WEBHOOK_URL"
+                );
+            }
             let listener = Polling::builder(service.telegram().bot.clone())
                 .timeout(service.config.polling_timeout)
                 .delete_webhook()
