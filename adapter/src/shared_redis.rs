@@ -105,20 +105,19 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ";
 
-/// How many earlier requests of a chat are still to reply. KEYS: the chat's sorted set of
-/// pending sequence numbers. ARGV: this request's sequence, the prefix of the per-request
-/// liveness keys. Entries whose liveness key expired (their instance died) are dropped.
+/// Whether an earlier request of a chat is still to reply (1) or not (0). KEYS: the chat's
+/// sorted set of pending sequence numbers. ARGV: this request's sequence, the prefix of the
+/// per-request liveness keys. Stops at the first live entry; entries whose liveness key expired
+/// (their instance died) are dropped on the way.
 const EARLIER_PENDING_SCRIPT: &str = r"
 local earlier = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
-local pending = 0
 for _, member in ipairs(earlier) do
   if redis.call('EXISTS', ARGV[2] .. member) == 1 then
-    pending = pending + 1
-  else
-    redis.call('ZREM', KEYS[1], member)
+    return 1
   end
+  redis.call('ZREM', KEYS[1], member)
 end
-return pending
+return 0
 ";
 
 /// Scripts are sent once and then called by their hash.
@@ -385,7 +384,8 @@ impl SharedRedis {
         .await
     }
 
-    /// Earlier requests of the chat still to reply (see [`EARLIER_PENDING_SCRIPT`]).
+    /// 1 while an earlier request of the chat is still to reply, else 0 (see
+    /// [`EARLIER_PENDING_SCRIPT`]).
     pub async fn earlier_pending(
         &self,
         queue_key: &str,

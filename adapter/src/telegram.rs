@@ -275,14 +275,19 @@ impl Telegram {
         url: &url::Url,
         secret: &str,
     ) -> Result<bool, TelegramError> {
-        let info = with_retry(|| self.bot.get_webhook_info().send()).await?;
-        let same_url = info.url.as_ref() == Some(url);
-        let refused = info
-            .last_error_message
-            .as_deref()
-            .is_some_and(|error| error.contains("401"));
-        if same_url && !refused {
-            return Ok(false);
+        match with_retry(|| self.bot.get_webhook_info().send()).await {
+            Ok(info) => {
+                let same_url = info.url.as_ref() == Some(url);
+                let refused = info
+                    .last_error_message
+                    .as_deref()
+                    .is_some_and(|error| error.contains("401"));
+                if same_url && !refused {
+                    return Ok(false);
+                }
+            }
+            // Not knowing what is set is no reason not to serve: set it.
+            Err(error) => tracing::warn!(%error, "getWebhookInfo failed; setting the webhook"),
         }
         with_retry(|| {
             self.bot
