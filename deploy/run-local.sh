@@ -15,7 +15,8 @@
 #   WEBHOOK_SECRET       random; one for all instances
 #   PRISM_BOT_BIN        target/release/prism-bot (built when missing)
 #   RUN_DIR              target/run-local: logs and the generated haproxy.cfg
-# Instance i listens for webhooks on 127.0.0.1:1844i and serves /health on 127.0.0.1:1800i.
+# Instance i listens for webhooks on 127.0.0.1:1844i and serves /health/ready and
+# /metrics on 127.0.0.1:1800i (deploy/prometheus.yml can scrape them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -113,14 +114,14 @@ fi
 for i in $(seq "$count"); do
     health=127.0.0.1:$((18000 + i))
     for _ in $(seq 60); do
-        if curl -fs -o /dev/null "http://$health/health"; then break; fi
+        if curl -fs -o /dev/null "http://$health/health/ready"; then break; fi
         if ! kill -0 "${bots[i - 1]}" 2>/dev/null; then
             echo "run-local: bot$i exited; see $run_dir/bot$i.log" >&2
             exit 1
         fi
         sleep 1
     done
-    curl -fsS -o /dev/null "http://$health/health" || {
+    curl -fsS -o /dev/null "http://$health/health/ready" || {
         echo "run-local: bot$i not healthy after 60 s; see $run_dir/bot$i.log" >&2
         exit 1
     }

@@ -16,7 +16,26 @@ use std::time::{Duration, Instant};
 use prism_bot::BotConfig;
 use prism_engine::{Engine, EngineConfig, Pipeline};
 use serde_json::Value;
-use standin::{FileRef, StandIn, TOKEN};
+use standin::{FileRef, StandIn, TOKEN, http_get, http_post};
+
+// The allocator comparison (README, "The bot under load"): the same test on jemalloc or
+// mimalloc with `--features alloc-jemalloc` / `alloc-mimalloc`; glibc otherwise.
+#[cfg(feature = "alloc-jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+#[cfg(feature = "alloc-mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn allocator_name() -> &'static str {
+    if cfg!(feature = "alloc-jemalloc") {
+        "jemalloc"
+    } else if cfg!(feature = "alloc-mimalloc") {
+        "mimalloc"
+    } else {
+        "glibc, one arena"
+    }
+}
 
 const PIPELINE: &str = "fit:800x800|jpeg:85";
 const THREADS: usize = 2;
@@ -129,15 +148,44 @@ fn cpu_seconds() -> (f64, f64) {
     (bot, rest)
 }
 
-fn peak_rss_mib() -> u64 {
+/// A `/proc/self/status` figure in MiB: `VmHWM` (peak resident) or `VmRSS` (now).
+fn status_mib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         })
         .map_or(0, |kib| kib / 1024)
+}
+
+/// Images per second of one burst of fresh photos, with /metrics scraped every second
+/// during it when `scrape` is set.
+async fn fresh_burst(
+    standin: &StandIn,
+    inputs: &[Vec<u8>],
+    first_user: i64,
+    scrape: Option<&str>,
+) -> f64 {
+    let files: Vec<FileRef> = inputs.iter().map(|bytes| standin.add_file(bytes)).collect();
+    let scraper = scrape.map(|address| {
+        let address = address.to_string();
+        tokio::spawn(async move {
+            loop {
+                let (status, _) = http_get(&address, "/metrics").await;
+                assert_eq!(status, 200);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    });
+    let start = Instant::now();
+    send_and_wait(standin, &files, first_user, Duration::ZERO).await;
+    let rate = files.len() as f64 / start.elapsed().as_secs_f64();
+    if let Some(scraper) = scraper {
+        scraper.abort();
+    }
+    rate
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,7 +195,9 @@ async fn hundred_users_send_photos_at_once() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
     // As prism-bot's main does (here other threads exist already; new arenas are not made).
-    prism_engine::share_one_arena();
+    if allocator_name().starts_with("glibc") {
+        prism_engine::share_one_arena();
+    }
     let photos = photos();
     let inputs: Vec<Vec<u8>> = (0..users)
         .map(|i| photos[i % photos.len()].clone())
@@ -190,6 +240,8 @@ async fn hundred_users_send_photos_at_once() {
         ("THREAD_POOL_SIZE", threads.as_str()),
         ("MEMORY_LIMIT_MB", "512"),
         ("REQUEST_QUEUE_SIZE", queue.as_str()),
+        ("HEALTH_ADDR", "127.0.0.1:0"),
+        ("CLEANUP_TOKEN", "load-test"),
     ]);
     // Bot settings to experiment with pass through from the environment.
     let passed = |name: &str| {
@@ -221,6 +273,19 @@ async fn hundred_users_send_photos_at_once() {
 
     // 3. The first photos again, same pipeline, other users: cache hits.
     let hits = send_and_wait(&standin, &files, 30_000, Duration::from_millis(2)).await;
+
+    // 4. Fresh bursts without and with Prometheus scraping /metrics every second.
+    let address = bot.health_address().expect("endpoint").to_string();
+    let unscraped = fresh_burst(&standin, &inputs, 40_000, None).await;
+    let scraped = fresh_burst(&standin, &inputs, 50_000, Some(&address)).await;
+
+    // 5. Memory once idle, then after a cleanup (what the allocator gives back).
+    let peak_mib = status_mib("VmHWM:");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let settled_mib = status_mib("VmRSS:");
+    let (status, _) = http_post(&address, "/cleanup", Some("load-test")).await;
+    assert_eq!(status, 200);
+    let cleaned_mib = status_mib("VmRSS:");
 
     let errors = standin
         .calls()
@@ -262,8 +327,13 @@ async fn hundred_users_send_photos_at_once() {
         );
     }
     println!(
-        "  peak RSS of the test process (bot + stand-in + baseline engine): {} MiB",
-        peak_rss_mib()
+        "  scraping /metrics every second: {scraped:.1} img/s against {unscraped:.1} unscraped = {:.1} %",
+        100.0 * scraped / unscraped
+    );
+    println!(
+        "  memory ({}), test process (bot + stand-in + baseline engine): peak {peak_mib} MiB, \
+         settled {settled_mib} MiB, after POST /cleanup {cleaned_mib} MiB",
+        allocator_name()
     );
     assert!(
         errors.is_empty(),

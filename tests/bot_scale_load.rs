@@ -137,6 +137,7 @@ async fn embedded_throughput(standin: &StandIn, services: &Services, files: &[Fi
         ("RECORD_SPILL_PATH", spill),
         ("THREAD_POOL_SIZE", "2".into()),
         ("REQUEST_QUEUE_SIZE", queue),
+        ("HEALTH_ADDR", "off".into()),
     ]
     .into_iter()
     .collect();

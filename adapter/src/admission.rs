@@ -1,9 +1,11 @@
 //! Work in flight is bounded by MAX_CONCURRENT_REQUESTS; beyond it requests wait in a FIFO
 //! queue of bounded length (users are told their place), and when that is full they are
 //! told to retry later. Permits cover download, engine work and upload of one image.
+//! Under memory pressure the memory guard withholds slots, down to one, so queued work
+//! waits instead of growing the process.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -12,6 +14,8 @@ pub struct Admission {
     max_concurrent: usize,
     waiting: Arc<AtomicUsize>,
     max_waiting: usize,
+    /// Slots taken out of use by [`Admission::hold_back`].
+    withheld: Mutex<usize>,
 }
 
 /// A request's place: running at once, or waiting at a 1-based position.
@@ -39,6 +43,7 @@ impl Admission {
             max_concurrent,
             waiting: Arc::new(AtomicUsize::new(0)),
             max_waiting,
+            withheld: Mutex::new(0),
         }
     }
 
@@ -71,7 +76,22 @@ impl Admission {
     }
 
     pub fn running(&self) -> usize {
-        self.max_concurrent - self.slots.available_permits()
+        let withheld = *self.withheld.lock().unwrap_or_else(|p| p.into_inner());
+        (self.max_concurrent - withheld).saturating_sub(self.slots.available_permits())
+    }
+
+    /// Takes free slots out of use until one slot is left, so work keeps moving one request
+    /// at a time; slots still in use are taken as they free, on later calls.
+    pub fn hold_back(&self) {
+        let mut withheld = self.withheld.lock().unwrap_or_else(|p| p.into_inner());
+        let wanted = (self.max_concurrent - 1).saturating_sub(*withheld);
+        *withheld += self.slots.forget_permits(wanted);
+    }
+
+    /// Puts every withheld slot back in use.
+    pub fn release_held(&self) {
+        let mut withheld = self.withheld.lock().unwrap_or_else(|p| p.into_inner());
+        self.slots.add_permits(std::mem::take(&mut *withheld));
     }
 }
 
@@ -136,5 +156,32 @@ mod tests {
         assert_eq!(admission.waiting(), 0);
         drop(permit);
         assert_eq!(admission.running(), 0);
+    }
+
+    #[tokio::test]
+    async fn holding_back_leaves_one_slot_until_released() {
+        let admission = Admission::new(3, 8);
+        let Ok(Ticket::Now(a)) = admission.enter() else {
+            panic!("runs at once");
+        };
+        let Ok(Ticket::Now(b)) = admission.enter() else {
+            panic!("runs at once");
+        };
+        admission.hold_back();
+        // The free slot is withheld; both running requests keep theirs.
+        assert_eq!(admission.running(), 2);
+        assert!(matches!(admission.enter(), Ok(Ticket::Queued { .. })));
+        drop(a);
+        admission.hold_back();
+        drop(b);
+        assert_eq!(admission.running(), 0);
+        // One slot stays in use, so work goes on one request at a time.
+        let Ok(Ticket::Now(only)) = admission.enter() else {
+            panic!("one slot left");
+        };
+        assert!(matches!(admission.enter(), Ok(Ticket::Queued { .. })));
+        admission.release_held();
+        assert!(matches!(admission.enter(), Ok(Ticket::Now(_))));
+        drop(only);
     }
 }

@@ -91,8 +91,29 @@ pub struct BotConfig {
     pub throttle: bool,
     /// getUpdates long-poll timeout; kept well below the HTTP client's timeout.
     pub polling_timeout: Duration,
-    /// Serves GET /health and /metrics when set.
+    /// Serves /health/live, /health/ready, /metrics and POST /cleanup; `None` with
+    /// HEALTH_ADDR=off. Port 0 picks a free port (see `RunningBot::health_address`).
     pub health_addr: Option<SocketAddr>,
+    /// Bearer token POST /cleanup requires; without one the endpoint does not exist.
+    pub cleanup_token: Option<String>,
+    pub alerts: AlertThresholds,
+}
+
+/// When the monitoring loop alerts the admins (ALERT_*); percentages are 0-100.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlertThresholds {
+    pub cpu_warn: f64,
+    pub cpu_crit: f64,
+    /// Of MEMORY_LIMIT_MB.
+    pub memory_warn: f64,
+    pub memory_crit: f64,
+    pub disk_warn: f64,
+    /// Mean arrival-to-reply time of the requests processed since the last check.
+    pub processing_seconds: f64,
+    /// Failed requests among those that ended since the last check.
+    pub error_rate: f64,
+    /// Judged over windows of at least a few dozen lookups.
+    pub cache_hit_min: f64,
 }
 
 impl std::fmt::Debug for BotConfig {
@@ -114,6 +135,9 @@ impl std::fmt::Debug for BotConfig {
             .field("memory_limit_bytes", &self.memory_limit_bytes)
             .field("admins", &self.admins.len())
             .field("throttle", &self.throttle)
+            .field("health_addr", &self.health_addr)
+            .field("cleanup_token", &self.cleanup_token.is_some())
+            .field("alerts", &self.alerts)
             .finish_non_exhaustive()
     }
 }
@@ -259,9 +283,20 @@ impl BotConfig {
             admins: env.admins()?,
             throttle: env.flag("TELEGRAM_THROTTLE", true)?,
             polling_timeout: Duration::from_secs(env.number("POLLING_TIMEOUT", 10, 0, 50)?),
-            health_addr: match env.text("HEALTH_ADDR") {
-                None => None,
-                Some(_) => Some(env.parsed("HEALTH_ADDR", "")?),
+            health_addr: match env.text("HEALTH_ADDR").as_deref() {
+                Some("off" | "none" | "false") => None,
+                _ => Some(env.parsed("HEALTH_ADDR", "127.0.0.1:8000")?),
+            },
+            cleanup_token: env.text("CLEANUP_TOKEN"),
+            alerts: AlertThresholds {
+                cpu_warn: env.number("ALERT_CPU_WARN", 80.0, 0.0, 100.0)?,
+                cpu_crit: env.number("ALERT_CPU_CRIT", 95.0, 0.0, 100.0)?,
+                memory_warn: env.number("ALERT_MEMORY_WARN", 80.0, 0.0, 1000.0)?,
+                memory_crit: env.number("ALERT_MEMORY_CRIT", 95.0, 0.0, 1000.0)?,
+                disk_warn: env.number("ALERT_DISK_WARN", 80.0, 0.0, 100.0)?,
+                processing_seconds: env.number("ALERT_PROCESSING_SECONDS", 15.0, 0.0, 86_400.0)?,
+                error_rate: env.number("ALERT_ERROR_RATE", 10.0, 0.0, 100.0)?,
+                cache_hit_min: env.number("ALERT_CACHE_HIT_MIN", 70.0, 0.0, 100.0)?,
             },
         };
         if config.db_pool_min > config.db_pool_max {
@@ -432,6 +467,33 @@ mod tests {
         assert_eq!(config.rate_limit_per_hour, 50);
         assert!(config.database_url.starts_with("sqlite:"));
         assert!(config.engine_memory_budget() < config.memory_limit_bytes);
+        assert_eq!(config.health_addr, Some(([127, 0, 0, 1], 8000).into()));
+        assert_eq!(config.cleanup_token, None);
+        assert_eq!(config.alerts.cpu_warn, 80.0);
+        assert_eq!(config.alerts.processing_seconds, 15.0);
+    }
+
+    #[test]
+    fn the_endpoint_can_be_turned_off_and_thresholds_set() {
+        let config = config(&[
+            ("TELEGRAM_BOT_TOKEN", "1:abc"),
+            ("HEALTH_ADDR", "off"),
+            ("ALERT_PROCESSING_SECONDS", "0.5"),
+            ("ALERT_CACHE_HIT_MIN", "0"),
+        ])
+        .expect("valid");
+        assert_eq!(config.health_addr, None);
+        assert_eq!(config.alerts.processing_seconds, 0.5);
+        assert_eq!(config.alerts.cache_hit_min, 0.0);
+        let error = super::BotConfig::from_lookup(|name| {
+            (name == "TELEGRAM_BOT_TOKEN")
+                .then(|| "1:abc".to_string())
+                .or_else(|| (name == "ALERT_CPU_WARN").then(|| "200".to_string()))
+        })
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(error.starts_with("ALERT_CPU_WARN"), "{error}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, Message, Reply
 
 use crate::admin;
 use crate::commands::{self, Command};
+use crate::health;
 use crate::service::{ImageInput, ImageRequest, Service};
 use crate::spec::{self, KEYBOARD_PRESETS};
 
@@ -96,7 +97,7 @@ async fn on_command(
             let worker = Arc::clone(&service);
             service.spawn(async move {
                 let text = match command {
-                    Command::Health => admin::health(&worker).await.text,
+                    Command::Health => health::report(&worker).await.text(),
                     _ => admin::admin_stats(&worker).await,
                 };
                 worker.reply_later(chat, to, text);

@@ -13,21 +13,27 @@
 mod admin;
 mod admission;
 mod cache;
+mod cleanup;
 mod coalesce;
 mod commands;
 pub mod config;
 mod dedup;
 mod delivery;
+mod figures;
 mod handlers;
-mod health_http;
+mod health;
 mod intake;
+mod memory_guard;
 mod metrics;
+mod monitor;
+mod operator_http;
 mod ordering;
 mod rate_limit;
 mod service;
 mod shared_redis;
 mod spec;
 mod store;
+mod system;
 mod telegram;
 mod webhook;
 
@@ -92,6 +98,8 @@ pub struct RunningBot {
     service: Arc<Service>,
     intake: Intake,
     background: CancellationToken,
+    /// Where the operator endpoint listens (HEALTH_ADDR, with the port picked when it was 0).
+    health_address: Option<std::net::SocketAddr>,
 }
 
 /// How long shutdown gives the recorder to write what is queued before spilling it to the
@@ -145,12 +153,17 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
         tracing::warn!(%error, "could not publish the command list");
     }
     let background = CancellationToken::new();
-    spawn_maintenance(&service, background.clone());
-    if let Some(address) = health_addr {
-        health_http::serve(Arc::clone(&service), address, background.clone())
-            .await
-            .map_err(|error| StartError::Listen { address, error })?;
-    }
+    spawn_cleanup(&service, background.clone());
+    monitor::spawn(Arc::clone(&service), background.clone());
+    memory_guard::spawn(Arc::clone(&service), background.clone());
+    let health_address = match health_addr {
+        Some(address) => Some(
+            operator_http::serve(Arc::clone(&service), address, background.clone())
+                .await
+                .map_err(|error| StartError::Listen { address, error })?,
+        ),
+        None => None,
+    };
     let intake = match updates {
         UpdateSource::Polling => {
             if service.redis.is_some() {
@@ -201,6 +214,7 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
         service,
         intake,
         background,
+        health_address,
     })
 }
 
@@ -263,27 +277,17 @@ impl ErrorHandler<RequestError> for PollingErrors {
     }
 }
 
-/// Periodic cleanup of the rate limiter and cache, and health checks that log problems.
-/// (Record retention runs in the recorder.)
-fn spawn_maintenance(service: &Arc<Service>, stop: CancellationToken) {
-    let cleanup = service.config.cleanup_interval;
-    let checks = service.config.health_check_interval;
+/// The cleanup every CLEANUP_INTERVAL (record retention runs in the recorder).
+fn spawn_cleanup(service: &Arc<Service>, stop: CancellationToken) {
     let service = Arc::clone(service);
     tokio::spawn(async move {
-        let mut cleanup_tick = tokio::time::interval(cleanup);
-        let mut health_tick = tokio::time::interval(checks);
+        let mut tick = tokio::time::interval(service.config.cleanup_interval);
+        tick.tick().await;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = cleanup_tick.tick() => {
-                    service.limits.cleanup();
-                    service.cache.cleanup();
-                }
-                _ = health_tick.tick() => {
-                    let report = admin::health(&service).await;
-                    if report.status != admin::Status::Healthy {
-                        tracing::warn!(report = %report.text, "health check: not healthy");
-                    }
+                _ = tick.tick() => {
+                    cleanup::run(&service, metrics::CleanupTrigger::interval);
                 }
             }
         }
@@ -291,6 +295,16 @@ fn spawn_maintenance(service: &Arc<Service>, stop: CancellationToken) {
 }
 
 impl RunningBot {
+    /// The operator endpoint's address (HEALTH_ADDR; `None` when turned off).
+    pub fn health_address(&self) -> Option<std::net::SocketAddr> {
+        self.health_address
+    }
+
+    /// The engine this bot runs on (clones share its pool), for embedders and tests.
+    pub fn engine(&self) -> prism_engine::Engine {
+        self.service.engine.clone()
+    }
+
     /// False once update intake has ended by itself (for example Telegram refused the token
     /// after start-up, or another instance polls); the process should then stop.
     pub fn is_dispatching(&self) -> bool {

@@ -22,7 +22,9 @@ use crate::config::{BotConfig, TELEGRAM_DOWNLOAD_LIMIT, TELEGRAM_UPLOAD_LIMIT};
 use crate::dedup::UpdateDedup;
 use crate::delivery::{self, Delivery};
 use crate::intake::Intake;
-use crate::metrics::{Metrics, RequestTimings};
+use crate::memory_guard::MemoryGuard;
+use crate::metrics::{self, Metrics, RequestTimings};
+use crate::monitor::Monitor;
 use crate::ordering::{ChatOrder, Turn};
 use crate::rate_limit::{Counted, Decision, UserLimits};
 use crate::shared_redis::SharedRedis;
@@ -46,6 +48,8 @@ pub struct Service {
     pub(crate) admission: Admission,
     pub(crate) order: Arc<ChatOrder>,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) monitor: Monitor,
+    pub(crate) memory_guard: MemoryGuard,
     /// Shared state for several instances (REDIS_URL); `None`: everything in process.
     pub(crate) redis: Option<Arc<SharedRedis>>,
     /// Spawned jobs and replies; shutdown waits for all of them.
@@ -202,6 +206,8 @@ impl Service {
             admission: Admission::new(config.max_concurrent, config.queue_size),
             order: Arc::new(ChatOrder::new(shared())),
             metrics: Arc::new(Metrics::new(config.performance_monitoring)),
+            monitor: Monitor::new(&config.alerts),
+            memory_guard: MemoryGuard::default(),
             tasks: TaskTracker::new(),
             redis,
             config,
@@ -233,7 +239,7 @@ impl Service {
     /// Takes the request's place in its chat's order on the dispatcher's task, in arrival
     /// order, and hands it to the intake.
     pub fn accept(self: &Arc<Self>, request: ImageRequest) {
-        Metrics::count(&self.metrics.requests);
+        self.metrics.accepted();
         if let Some(size) = request
             .input
             .size
@@ -463,10 +469,8 @@ impl Service {
             .await?;
         timings.engine = Some(engine_started.elapsed());
         timings.backend = Some(output.backend);
-        Metrics::count(match output.backend {
-            BackendUsed::Cpu => &self.metrics.cpu_jobs,
-            BackendUsed::Gpu => &self.metrics.gpu_jobs,
-        });
+        timings.engine_stages = Some(output.timings);
+        self.metrics.backend_job(output.backend);
         let input = Dimensions {
             bytes: input_bytes,
             width: output.input.width,
@@ -546,14 +550,18 @@ impl Service {
                         .remember_file_id(outcome.key, result, delivery, file_id)
                         .await;
                 }
-                Metrics::count(&self.metrics.completed);
+                self.metrics.ended(if outcome.cache_hit {
+                    metrics::Outcome::cached
+                } else {
+                    metrics::Outcome::processed
+                });
                 self.metrics
                     .record(&outcome.timings, total, outcome.cache_hit);
                 None
             }
             Err(error) => {
                 tracing::warn!(%error, chat = request.chat.0, "sending a result failed");
-                Metrics::count(&self.metrics.failed);
+                self.metrics.ended(metrics::Outcome::failed);
                 let failure = Failure::from(error);
                 self.say(request, &failure.message()).await;
                 Some(failure.kind())
@@ -582,7 +590,7 @@ impl Service {
             }
             _ => tracing::info!(error = %failure, chat = request.chat.0, "request failed"),
         }
-        Metrics::count(&self.metrics.failed);
+        self.metrics.ended(metrics::Outcome::failed);
         self.say(request, &failure.message()).await;
         self.record(RequestRecord {
             error_kind: Some(failure.kind()),
@@ -593,7 +601,10 @@ impl Service {
     /// A request turned away before any work (size, rate limit, full queue): count and
     /// record it, and tell the user from a task, so the dispatcher never waits on Telegram.
     fn refuse(&self, request: &ImageRequest, failure: Failure, text: Option<String>, notify: bool) {
-        Metrics::count(&self.metrics.refused);
+        self.metrics.ended(match failure {
+            Failure::RateLimited => metrics::Outcome::rate_limited,
+            _ => metrics::Outcome::refused,
+        });
         if notify {
             self.say_later(request, text.unwrap_or_else(|| failure.message()));
         }

@@ -3,6 +3,8 @@
 //! and sending a result as a photo, document or sticker.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -68,6 +70,8 @@ impl TelegramError {
 pub struct Telegram {
     pub bot: Bot,
     throttled: Option<Throttle<Bot>>,
+    /// Calls repeated after Telegram asked to retry later, since start.
+    retries: Arc<AtomicU64>,
 }
 
 /// Runs `$call` (an expression using `$api`, ending in `.send()`) on the throttled
@@ -99,12 +103,21 @@ impl Telegram {
             let settings = Settings::default().limits(Limits::default()).no_retry();
             Throttle::spawn_with_settings(bot.clone(), settings)
         });
-        Ok(Telegram { bot, throttled })
+        Ok(Telegram {
+            bot,
+            throttled,
+            retries: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Calls repeated after Telegram asked to retry later, since start.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 
     /// Fetches a file by id, refusing more than `limit` bytes before and during transfer.
     pub async fn download(&self, file_id: &FileId, limit: u64) -> Result<Vec<u8>, TelegramError> {
-        let file = with_retry(|| self.bot.get_file(file_id.clone()).send()).await?;
+        let file = with_retry(&self.retries, || self.bot.get_file(file_id.clone()).send()).await?;
         let announced = u64::from(file.meta.size);
         if announced != u64::from(u32::MAX) && announced > limit {
             return Err(TelegramError::TooLarge {
@@ -134,7 +147,7 @@ impl Telegram {
         to: Option<MessageId>,
         text: &str,
     ) -> Result<Message, TelegramError> {
-        Ok(with_retry(|| {
+        Ok(with_retry(&self.retries, || {
             let reply = to.map(|to| ReplyParameters::new(to).allow_sending_without_reply());
             async move {
                 on_api!(self, |api| {
@@ -156,7 +169,7 @@ impl Telegram {
         text: &str,
         markup: ReplyMarkup,
     ) -> Result<Message, TelegramError> {
-        Ok(with_retry(|| {
+        Ok(with_retry(&self.retries, || {
             let markup = markup.clone();
             async move {
                 on_api!(self, |api| api
@@ -175,7 +188,7 @@ impl Telegram {
         message: MessageId,
         text: &str,
     ) -> Result<(), TelegramError> {
-        with_retry(|| async move {
+        with_retry(&self.retries, || async move {
             on_api!(self, |api| api
                 .edit_message_text(chat, message, text)
                 .send())
@@ -189,7 +202,7 @@ impl Telegram {
         id: &teloxide::types::CallbackQueryId,
         text: Option<&str>,
     ) -> Result<(), TelegramError> {
-        with_retry(|| async move {
+        with_retry(&self.retries, || async move {
             on_api!(self, |api| {
                 let mut request = api.answer_callback_query(id.clone());
                 if let Some(text) = text {
@@ -230,7 +243,7 @@ impl Telegram {
         let reply = ReplyParameters::new(to).allow_sending_without_reply();
         let sent = match delivery {
             Delivery::Photo => {
-                with_retry(|| async {
+                with_retry(&self.retries, || async {
                     on_api!(self, |api| api
                         .send_photo(chat, input())
                         .reply_parameters(reply.clone())
@@ -239,7 +252,7 @@ impl Telegram {
                 .await?
             }
             Delivery::Document => {
-                with_retry(|| async {
+                with_retry(&self.retries, || async {
                     on_api!(self, |api| api
                         .send_document(chat, input())
                         .reply_parameters(reply.clone())
@@ -248,7 +261,7 @@ impl Telegram {
                 .await?
             }
             Delivery::Sticker => {
-                with_retry(|| async {
+                with_retry(&self.retries, || async {
                     on_api!(self, |api| api
                         .send_sticker(chat, input())
                         .reply_parameters(reply.clone())
@@ -275,7 +288,7 @@ impl Telegram {
         url: &url::Url,
         secret: &str,
     ) -> Result<bool, TelegramError> {
-        match with_retry(|| self.bot.get_webhook_info().send()).await {
+        match with_retry(&self.retries, || self.bot.get_webhook_info().send()).await {
             Ok(info) => {
                 let same_url = info.url.as_ref() == Some(url);
                 let refused = info
@@ -289,7 +302,7 @@ impl Telegram {
             // Not knowing what is set is no reason not to serve: set it.
             Err(error) => tracing::warn!(%error, "getWebhookInfo failed; setting the webhook"),
         }
-        with_retry(|| {
+        with_retry(&self.retries, || {
             self.bot
                 .set_webhook(url.clone())
                 .secret_token(secret.to_string())
@@ -323,7 +336,7 @@ fn sent_file_id(message: &Message, delivery: Delivery) -> Option<String> {
 
 /// Runs a request again after each `retry_after` Telegram asks for (flood control), so
 /// a reply is delayed, never dropped.
-async fn with_retry<T, F, Fut>(mut request: F) -> Result<T, RequestError>
+async fn with_retry<T, F, Fut>(retries: &AtomicU64, mut request: F) -> Result<T, RequestError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, RequestError>>,
@@ -333,6 +346,7 @@ where
         match request().await {
             Err(RequestError::RetryAfter(after)) if attempt < MAX_RETRIES => {
                 attempt += 1;
+                retries.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     seconds = after.seconds(),
                     attempt,

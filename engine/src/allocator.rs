@@ -17,3 +17,16 @@ pub fn share_one_arena() {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
+
+/// Hands memory that is free inside the allocator back to the operating system (glibc's
+/// `malloc_trim`), so resident memory falls after a burst of large images. True when some
+/// was returned; elsewhere it does nothing and says false.
+pub fn release_free_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists under its lock.
+    unsafe {
+        libc::malloc_trim(0) == 1
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    false
+}

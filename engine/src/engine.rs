@@ -184,6 +184,17 @@ impl Engine {
         self.enqueue(bytes, pipeline, false)
     }
 
+    /// Under memory pressure the embedder sees (its process over its limit): while on, a
+    /// queued job starts only when no other job runs, whatever the budget would allow.
+    pub fn one_job_at_a_time(&self, on: bool) {
+        self.inner.pool.one_at_a_time(on);
+    }
+
+    /// False once [`Engine::shutdown`] has begun: every new job is refused.
+    pub fn accepting(&self) -> bool {
+        self.inner.pool.accepting()
+    }
+
     /// Stops admitting, finishes queued and running jobs, joins the workers.
     pub fn shutdown(&self) {
         self.inner.pool.shutdown(None);

@@ -41,7 +41,7 @@ pub mod pipeline;
 mod pool;
 mod stats;
 
-pub use allocator::share_one_arena;
+pub use allocator::{release_free_memory, share_one_arena};
 pub use backend::gpu::{GpuConfig, GpuInfo, GpuStats};
 pub use backend::{BackendChoice, BackendStatus, BackendUsed};
 pub use codec::ImageInfo;

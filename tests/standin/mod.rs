@@ -900,12 +900,32 @@ fn status_of(response: &[u8]) -> u16 {
         .unwrap_or(0)
 }
 
-/// A plain HTTP/1.1 GET (for the bot's health endpoint): (status, body).
+/// A plain HTTP/1.1 GET (for the bot's operator endpoint): (status, body).
 pub async fn http_get(address: &str, path: &str) -> (u16, String) {
+    http_request(address, "GET", path, None).await
+}
+
+/// A POST without a body, with a bearer token when given: (status, body).
+pub async fn http_post(address: &str, path: &str, bearer: Option<&str>) -> (u16, String) {
+    http_request(address, "POST", path, bearer).await
+}
+
+async fn http_request(
+    address: &str,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(address)
         .await
         .expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    let authorization = bearer.map_or(String::new(), |token| {
+        format!("Authorization: Bearer {token}\r\n")
+    });
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{authorization}Content-Length: 0\r\n\
+         Connection: close\r\n\r\n"
+    );
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.expect("read");
@@ -916,4 +936,15 @@ pub async fn http_get(address: &str, path: &str) -> (u16, String) {
         .map_or("", |(_, b)| b)
         .to_string();
     (status, body)
+}
+
+/// A component's status (`ok`, `degraded`, `down`) in the bot's JSON health report.
+pub fn component_status(report: &str, name: &str) -> String {
+    let report: Value = serde_json::from_str(report).expect("a JSON health report");
+    report["components"]
+        .as_array()
+        .and_then(|components| components.iter().find(|c| c["name"] == name))
+        .and_then(|component| component["status"].as_str())
+        .unwrap_or("absent")
+        .to_string()
 }

@@ -59,6 +59,12 @@ impl MemoryCache {
         self.entries.run_pending_tasks();
     }
 
+    /// Drops every entry (memory pressure).
+    pub fn clear(&self) {
+        self.entries.invalidate_all();
+        self.entries.run_pending_tasks();
+    }
+
     /// Entries and bytes held, and the budget.
     pub fn usage(&self) -> (usize, usize, usize) {
         self.entries.run_pending_tasks();

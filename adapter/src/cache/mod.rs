@@ -158,6 +158,11 @@ impl ResultsCache {
         self.local.cleanup();
     }
 
+    /// Drops this process's cached bytes; shared file ids stay.
+    pub fn clear_local(&self) {
+        self.local.clear();
+    }
+
     pub fn is_shared(&self) -> bool {
         self.shared.is_some()
     }

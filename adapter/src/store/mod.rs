@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 pub use postgres::PostgresStore;
-pub use recorder::{Recorder, RecorderSettings};
+pub use recorder::{Recorder, RecorderSettings, RecorderStats};
 pub use sqlite::SqliteStore;
 
 /// One answered (or refused) request.

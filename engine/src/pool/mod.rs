@@ -58,6 +58,9 @@ struct State {
     running: usize,
     reserved: usize,
     accepting: bool,
+    /// Memory pressure outside the pool (set by the embedder): start a task only when none
+    /// runs.
+    one_at_a_time: bool,
 }
 
 struct Shared {
@@ -112,6 +115,7 @@ impl Pool {
                 running: 0,
                 reserved: 0,
                 accepting: true,
+                one_at_a_time: false,
             }),
             work: Condvar::new(),
             progress: Condvar::new(),
@@ -192,6 +196,17 @@ impl Pool {
         removed
     }
 
+    /// While on, queued tasks start only when no other task runs.
+    pub fn one_at_a_time(&self, on: bool) {
+        self.shared.lock().one_at_a_time = on;
+        self.shared.work.notify_all();
+    }
+
+    /// False once shutdown has begun: new tasks are refused.
+    pub fn accepting(&self) -> bool {
+        self.shared.lock().accepting
+    }
+
     /// Stops admitting, lets queued and running tasks finish (up to `timeout`), then joins
     /// the workers. Tasks still queued at the timeout are abandoned.
     pub fn shutdown(&self, timeout: Option<Duration>) -> ShutdownReport {
@@ -253,6 +268,7 @@ fn work_loop(shared: &Shared) {
             let startable = state.queue.front().is_some_and(|front| {
                 state.running < shared.config.max_in_flight
                     && state.reserved + front.task.memory <= shared.config.memory_budget
+                    && (!state.one_at_a_time || state.running == 0)
             });
             if startable {
                 break state.queue.pop_front();
@@ -429,6 +445,39 @@ mod tests {
         );
         pool.shutdown(None);
         assert_eq!(pool.shared.stats.snapshot().reserved_bytes, 0);
+    }
+
+    #[test]
+    fn one_at_a_time_runs_queued_tasks_singly_until_turned_off() {
+        let pool = pool(4, 64, 1000);
+        pool.one_at_a_time(true);
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let (done, finished) = mpsc::channel();
+        let submit = |id| {
+            let (running, peak, done) = (Arc::clone(&running), Arc::clone(&peak), done.clone());
+            pool.submit(
+                task(id, 1, move |_| {
+                    peak.fetch_max(running.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(5));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    done.send(()).unwrap();
+                }),
+                true,
+            )
+            .unwrap();
+        };
+        (0..8).for_each(submit);
+        for _ in 0..8 {
+            finished.recv_timeout(Duration::from_secs(10)).unwrap();
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), 1);
+        pool.one_at_a_time(false);
+        (8..16).for_each(submit);
+        for _ in 0..8 {
+            finished.recv_timeout(Duration::from_secs(10)).unwrap();
+        }
+        pool.shutdown(None);
     }
 
     #[test]

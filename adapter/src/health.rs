@@ -1,0 +1,274 @@
+//! The health report: each part's state and the overall one, as JSON for GET /health and
+//! /health/ready and as text for the /health command (one report, two renderings).
+//!
+//! `degraded` still answers every request (a shared service is failing and its in-process
+//! fallback is in use, or Telegram is slow to answer): a load balancer keeps sending work.
+//! `down` cannot take work (the engine is stopped or the bot is shutting down): 503.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::error::Elapsed;
+
+use crate::figures::Figures;
+use crate::service::Service;
+use crate::shared_redis::RedisHealth;
+use crate::store::StoreError;
+
+/// Each network check gives up after this, so a readiness probe answers in time.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Degraded,
+    Down,
+}
+
+impl Status {
+    fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Degraded => "DEGRADED",
+            Status::Down => "DOWN",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Component {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryReport {
+    pub resident_bytes: Option<u64>,
+    pub limit_bytes: u64,
+    /// True while the memory guard holds new work back.
+    pub guard_active: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthReport {
+    pub status: Status,
+    pub instance: String,
+    pub uptime_seconds: f64,
+    pub memory: MemoryReport,
+    pub components: Vec<Component>,
+}
+
+impl HealthReport {
+    /// The /health command's text.
+    pub fn text(&self) -> String {
+        let mut text = format!(
+            "Status: {}\ninstance: {}, up {}\n",
+            self.status.word(),
+            self.instance,
+            crate::service::human_duration(Duration::from_secs_f64(self.uptime_seconds))
+        );
+        for component in &self.components {
+            let _ = writeln!(
+                text,
+                "{}: {} ({})",
+                component.name,
+                component.status.word(),
+                component.detail
+            );
+        }
+        let resident = self
+            .memory
+            .resident_bytes
+            .map_or("unknown".to_string(), |b| format!("{} MiB", b >> 20));
+        let _ = write!(
+            text,
+            "memory: resident {resident} of {} MiB{}",
+            self.memory.limit_bytes >> 20,
+            if self.memory.guard_active {
+                " (over the limit: new work held back)"
+            } else {
+                ""
+            }
+        );
+        text
+    }
+}
+
+fn component(name: &'static str, ok: bool, detail: String) -> Component {
+    Component {
+        name,
+        status: if ok { Status::Ok } else { Status::Degraded },
+        detail,
+    }
+}
+
+/// Checks every part (the network checks at once, each bounded by a timeout).
+pub async fn report(service: &Service) -> HealthReport {
+    let figures = Figures::collect(service);
+    let (store_ping, telegram, redis) = tokio::join!(
+        tokio::time::timeout(CHECK_TIMEOUT, service.store.ping()),
+        tokio::time::timeout(CHECK_TIMEOUT, service.telegram.reachable()),
+        redis_health(service),
+    );
+    let mut components = vec![
+        engine(service, &figures),
+        backend(service),
+        cache(service, &figures, redis.as_ref()),
+        store(service, &figures, store_ping),
+        rate_limiter(service, redis.as_ref()),
+        match telegram {
+            Ok(Ok(())) => component("telegram", true, "reachable".into()),
+            Ok(Err(error)) => component("telegram", false, format!("unreachable: {error}")),
+            Err(_) => component("telegram", false, "no answer in 2 s".into()),
+        },
+    ];
+    if let Some(redis) = redis {
+        components.push(match redis {
+            RedisHealth::Connected => component(
+                "redis",
+                true,
+                "cache, limits, update ids, order and locks shared".into(),
+            ),
+            RedisHealth::Failing { for_, error } => component(
+                "redis",
+                false,
+                format!(
+                    "failing for {} ({error}); in-process fallbacks in use",
+                    crate::service::human_duration(for_)
+                ),
+            ),
+        });
+    }
+    HealthReport {
+        status: components
+            .iter()
+            .map(|c| c.status)
+            .max()
+            .unwrap_or(Status::Ok),
+        instance: service.config.instance_id.clone(),
+        uptime_seconds: figures.uptime.as_secs_f64(),
+        memory: MemoryReport {
+            resident_bytes: figures.resident_bytes,
+            limit_bytes: figures.memory_limit_bytes,
+            guard_active: figures.guard_active,
+        },
+        components,
+    }
+}
+
+/// Redis, when configured: a ping now, then the link's own view of recent failures.
+async fn redis_health(service: &Service) -> Option<RedisHealth> {
+    let redis = service.redis.as_ref()?;
+    let _ = redis.ping().await;
+    Some(redis.health())
+}
+
+fn engine(service: &Service, f: &Figures) -> Component {
+    let counts = format!(
+        "{} workers, {} running, {} queued; {} requests in progress, {} waiting",
+        f.workers, f.engine.running, f.engine.queued, f.in_progress, f.admission_waiting
+    );
+    if !service.engine.accepting() || service.tasks.is_closed() {
+        Component {
+            name: "engine",
+            status: Status::Down,
+            detail: format!("shutting down; {counts}"),
+        }
+    } else {
+        component("engine", true, counts)
+    }
+}
+
+/// The engine's backend choice and the GPU it uses, or why it uses none.
+fn backend(service: &Service) -> Component {
+    let status = service.engine.backend_status();
+    let detail = match (status.gpu, status.gpu_unavailable) {
+        (Some(gpu), _) => format!("{} (GPU {}, {})", status.choice, gpu.name, gpu.device_type),
+        (None, Some(reason)) => format!("{} (CPU only: {reason})", status.choice),
+        (None, None) => format!("{} (CPU)", status.choice),
+    };
+    component("backend", true, detail)
+}
+
+fn cache(service: &Service, f: &Figures, redis: Option<&RedisHealth>) -> Component {
+    let c = &f.cache;
+    let usage = format!(
+        "{} entries, {} of {} MiB in process, {:.0}% hits",
+        c.entries,
+        c.bytes >> 20,
+        c.capacity_bytes >> 20,
+        c.hit_rate() * 100.0
+    );
+    match redis {
+        _ if !service.cache.is_shared() => component("cache", true, format!("in-process; {usage}")),
+        Some(RedisHealth::Failing { .. }) => component(
+            "cache",
+            false,
+            format!("Redis failing: in-process only; {usage}"),
+        ),
+        _ => component(
+            "cache",
+            true,
+            format!("Redis file ids + bytes in process; {usage}"),
+        ),
+    }
+}
+
+fn store(
+    service: &Service,
+    f: &Figures,
+    ping: Result<Result<(), StoreError>, Elapsed>,
+) -> Component {
+    let backend = service.store.backend_name();
+    let backlog = format!(
+        "{} records queued, {} spilled to disk",
+        f.records.queued, f.records.spilled
+    );
+    match ping {
+        Ok(Ok(())) if !f.records.failing => {
+            component("store", true, format!("{backend}; {backlog}"))
+        }
+        Ok(Ok(())) => component(
+            "store",
+            false,
+            format!("{backend} answers, writes failing; {backlog}"),
+        ),
+        Ok(Err(error)) => component(
+            "store",
+            false,
+            format!("{backend}: {error}; {backlog}, written when it is back"),
+        ),
+        Err(_) => component(
+            "store",
+            false,
+            format!("{backend}: no answer in 2 s; {backlog}"),
+        ),
+    }
+}
+
+fn rate_limiter(service: &Service, redis: Option<&RedisHealth>) -> Component {
+    let per_hour = service.config.rate_limit_per_hour;
+    match redis {
+        None => component(
+            "rate_limiter",
+            true,
+            format!(
+                "{per_hour}/hour per user, in process ({} users tracked)",
+                service.limits.tracked_users()
+            ),
+        ),
+        Some(RedisHealth::Connected) => component(
+            "rate_limiter",
+            true,
+            format!("{per_hour}/hour per user, shared in Redis"),
+        ),
+        Some(RedisHealth::Failing { .. }) => component(
+            "rate_limiter",
+            false,
+            format!("{per_hour}/hour per user, per instance while Redis fails"),
+        ),
+    }
+}

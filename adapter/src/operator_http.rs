@@ -1,0 +1,103 @@
+//! The operators' HTTP endpoint on HEALTH_ADDR: `GET /health/live` (the process answers;
+//! never depends on Redis, PostgreSQL or Telegram, so their outage restarts nothing),
+//! `GET /health/ready` and `GET /health` (the health report as JSON: 200 ok or degraded,
+//! 503 down, for load balancers), `GET /metrics` (Prometheus) and `POST /cleanup` (with
+//! `Authorization: Bearer <CLEANUP_TOKEN>`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::cleanup;
+use crate::figures::Figures;
+use crate::health::{self, Status};
+use crate::metrics::CleanupTrigger;
+use crate::service::Service;
+
+/// OpenMetrics text, which Prometheus scrapes natively.
+const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Binds `address` and serves until `stop`; answers the address bound (port 0 picks one).
+pub async fn serve(
+    service: Arc<Service>,
+    address: SocketAddr,
+    stop: CancellationToken,
+) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    let bound = listener.local_addr()?;
+    let app = Router::new()
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .route("/health", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/cleanup", post(cleanup))
+        .with_state(service);
+    tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
+        if let Err(error) = server.await {
+            tracing::error!(%error, "operator endpoint failed");
+        }
+    });
+    Ok(bound)
+}
+
+async fn live(State(service): State<Arc<Service>>) -> Response {
+    axum::Json(json!({
+        "status": "alive",
+        "uptime_seconds": service.metrics.uptime().as_secs_f64(),
+    }))
+    .into_response()
+}
+
+async fn ready(State(service): State<Arc<Service>>) -> Response {
+    let report = health::report(&service).await;
+    let code = match report.status {
+        Status::Ok | Status::Degraded => StatusCode::OK,
+        Status::Down => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (code, axum::Json(report)).into_response()
+}
+
+async fn metrics(State(service): State<Arc<Service>>) -> Response {
+    match service.metrics.render(&Figures::collect(&service)) {
+        Ok(text) => ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn cleanup(State(service): State<Arc<Service>>, headers: HeaderMap) -> Response {
+    let Some(token) = &service.config.cleanup_token else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let offered = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    if !offered.is_some_and(|offered| same_secret(offered.trim(), token)) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            axum::Json(json!({"error": "a valid CLEANUP_TOKEN bearer token is required"})),
+        )
+            .into_response();
+    }
+    let report = cleanup::run(&service, CleanupTrigger::endpoint);
+    axum::Json(report).into_response()
+}
+
+/// Compares without stopping at the first difference, so timing tells nothing of the token.
+fn same_secret(offered: &str, expected: &str) -> bool {
+    offered.len() == expected.len()
+        && offered
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
