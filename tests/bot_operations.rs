@@ -248,8 +248,9 @@ async fn degraded_when_redis_and_postgres_are_unreachable() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// A threshold of 0 s makes any processed photo breach it: one alert to the admin, then one
-/// recovery once an interval passes without slow requests, and nothing more.
+/// An error-rate threshold of 0 makes one failed request breach it: one alert to the admin;
+/// a photo answered afterwards clears it (one recovery message), and quiet checks after that
+/// send nothing more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_is_raised_once_and_cleared_once() {
     let standin = StandIn::start().await;
@@ -257,40 +258,44 @@ async fn an_alert_is_raised_once_and_cleared_once() {
     let bot = start_bot(
         &standin,
         &db,
-        &[
-            ("ALERT_PROCESSING_SECONDS", "0"),
-            ("HEALTH_CHECK_INTERVAL", "1"),
-        ],
+        &[("ALERT_ERROR_RATE", "0"), ("HEALTH_CHECK_INTERVAL", "1")],
     )
     .await;
+    let address = bot.health_address().expect("endpoint").to_string();
+    let about_errors = |call: &standin::Call| {
+        call.method == "sendmessage"
+            && call.chat_id() == Some(ADMIN)
+            && call.text().contains("error rate")
+    };
+    let junk = standin.add_file(b"not an image");
+    let bad = standin.document(ALICE, ALICE, &junk, "junk.jpg", Some("fit 100"));
+    standin
+        .wait_reply("sendmessage", ALICE, message_id(&bad))
+        .await;
+    let raised = standin
+        .wait_for("the alert", |c| {
+            about_errors(c) && c.text().contains("warning")
+        })
+        .await;
+    assert!(raised.text().contains("threshold 0"), "{}", raised.text());
+    let (_, metrics) = http_get(&address, "/metrics").await;
+    assert_eq!(
+        sample(&metrics, r#"prism_alert_active{check="error_rate"}"#),
+        Some(1.0)
+    );
     let file = standin.add_file(&photo_bytes());
     let message = standin.photo(ALICE, ALICE, &file, Some("fit 100"));
     standin
         .wait_reply("sendphoto", ALICE, message_id(&message))
         .await;
-    let about_processing = |call: &standin::Call| {
-        call.method == "sendmessage"
-            && call.chat_id() == Some(ADMIN)
-            && call.text().contains("processing time")
-    };
-    let raised = standin
-        .wait_for("the alert", |c| {
-            about_processing(c) && c.text().contains("warning")
-        })
-        .await;
-    assert!(raised.text().contains("threshold 0"), "{}", raised.text());
     standin
         .wait_for("the recovery", |c| {
-            about_processing(c) && c.text().contains("recovered")
+            about_errors(c) && c.text().contains("recovered")
         })
         .await;
     // Three more quiet checks: no further messages about it.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let messages = standin
-        .calls()
-        .iter()
-        .filter(|c| about_processing(c))
-        .count();
+    let messages = standin.calls().iter().filter(|c| about_errors(c)).count();
     assert_eq!(messages, 2);
     bot.stop().await;
     std::fs::remove_dir_all(dir).ok();

@@ -1,11 +1,11 @@
 //! Work in flight is bounded by MAX_CONCURRENT_REQUESTS; beyond it requests wait in a FIFO
 //! queue of bounded length (users are told their place), and when that is full they are
-//! told to retry later. Permits cover download, engine work and upload of one image.
+//! told to retry later. A [`Slot`] covers download, engine work and upload of one image.
 //! Under memory pressure the memory guard withholds slots, down to one, so queued work
 //! waits instead of growing the process.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -14,13 +14,19 @@ pub struct Admission {
     max_concurrent: usize,
     waiting: Arc<AtomicUsize>,
     max_waiting: usize,
-    /// Slots taken out of use by [`Admission::hold_back`].
-    withheld: Mutex<usize>,
+    hold: Arc<Mutex<Hold>>,
+}
+
+/// Slots out of use while holding back.
+#[derive(Default)]
+struct Hold {
+    holding: bool,
+    withheld: usize,
 }
 
 /// A request's place: running at once, or waiting at a 1-based position.
 pub enum Ticket {
-    Now(OwnedSemaphorePermit),
+    Now(Slot),
     Queued { position: usize, wait: QueuedTicket },
 }
 
@@ -28,6 +34,33 @@ pub enum Ticket {
 pub struct QueuedTicket {
     slots: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
+    hold: Arc<Mutex<Hold>>,
+    max_concurrent: usize,
+}
+
+/// A running request's slot. Released on drop, or withheld while holding back, since a
+/// freed permit would go straight to the next request in the queue.
+pub struct Slot {
+    permit: Option<OwnedSemaphorePermit>,
+    hold: Arc<Mutex<Hold>>,
+    max_concurrent: usize,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut hold = lock(&self.hold);
+        if hold.holding
+            && hold.withheld < self.max_concurrent - 1
+            && let Some(permit) = self.permit.take()
+        {
+            permit.forget();
+            hold.withheld += 1;
+        }
+    }
+}
+
+fn lock(hold: &Mutex<Hold>) -> MutexGuard<'_, Hold> {
+    hold.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -43,7 +76,7 @@ impl Admission {
             max_concurrent,
             waiting: Arc::new(AtomicUsize::new(0)),
             max_waiting,
-            withheld: Mutex::new(0),
+            hold: Arc::new(Mutex::new(Hold::default())),
         }
     }
 
@@ -52,7 +85,7 @@ impl Admission {
         if self.waiting.load(Ordering::Acquire) == 0
             && let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned()
         {
-            return Ok(Ticket::Now(permit));
+            return Ok(Ticket::Now(self.slot(permit)));
         }
         let claimed = self
             .waiting
@@ -65,9 +98,19 @@ impl Admission {
                 wait: QueuedTicket {
                     slots: Arc::clone(&self.slots),
                     waiting: Arc::clone(&self.waiting),
+                    hold: Arc::clone(&self.hold),
+                    max_concurrent: self.max_concurrent,
                 },
             }),
             Err(waiting) => Err(QueueFull { waiting }),
+        }
+    }
+
+    fn slot(&self, permit: OwnedSemaphorePermit) -> Slot {
+        Slot {
+            permit: Some(permit),
+            hold: Arc::clone(&self.hold),
+            max_concurrent: self.max_concurrent,
         }
     }
 
@@ -76,22 +119,24 @@ impl Admission {
     }
 
     pub fn running(&self) -> usize {
-        let withheld = *self.withheld.lock().unwrap_or_else(|p| p.into_inner());
-        (self.max_concurrent - withheld).saturating_sub(self.slots.available_permits())
+        let hold = lock(&self.hold);
+        (self.max_concurrent - hold.withheld).saturating_sub(self.slots.available_permits())
     }
 
-    /// Takes free slots out of use until one slot is left, so work keeps moving one request
-    /// at a time; slots still in use are taken as they free, on later calls.
+    /// Takes slots out of use until one is left, so work keeps moving one request at a
+    /// time: free slots now, slots in use as their requests end.
     pub fn hold_back(&self) {
-        let mut withheld = self.withheld.lock().unwrap_or_else(|p| p.into_inner());
-        let wanted = (self.max_concurrent - 1).saturating_sub(*withheld);
-        *withheld += self.slots.forget_permits(wanted);
+        let mut hold = lock(&self.hold);
+        hold.holding = true;
+        let wanted = (self.max_concurrent - 1).saturating_sub(hold.withheld);
+        hold.withheld += self.slots.forget_permits(wanted);
     }
 
     /// Puts every withheld slot back in use.
     pub fn release_held(&self) {
-        let mut withheld = self.withheld.lock().unwrap_or_else(|p| p.into_inner());
-        self.slots.add_permits(std::mem::take(&mut *withheld));
+        let mut hold = lock(&self.hold);
+        hold.holding = false;
+        self.slots.add_permits(std::mem::take(&mut hold.withheld));
     }
 }
 
@@ -102,13 +147,20 @@ pub struct Closed;
 
 impl Ticket {
     /// Waits for the slot (at once for `Now`).
-    pub async fn ready(self) -> Result<OwnedSemaphorePermit, Closed> {
+    pub async fn ready(self) -> Result<Slot, Closed> {
         match self {
-            Ticket::Now(permit) => Ok(permit),
-            Ticket::Queued { wait, .. } => Arc::clone(&wait.slots)
-                .acquire_owned()
-                .await
-                .map_err(|_| Closed),
+            Ticket::Now(slot) => Ok(slot),
+            Ticket::Queued { wait, .. } => {
+                let permit = Arc::clone(&wait.slots)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| Closed)?;
+                Ok(Slot {
+                    permit: Some(permit),
+                    hold: Arc::clone(&wait.hold),
+                    max_concurrent: wait.max_concurrent,
+                })
+            }
         }
     }
 }
@@ -155,6 +207,42 @@ mod tests {
         drop(second); // abandoned while queued: leaves the queue
         assert_eq!(admission.waiting(), 0);
         drop(permit);
+        assert_eq!(admission.running(), 0);
+    }
+
+    #[tokio::test]
+    async fn holding_back_with_a_queue_lets_one_request_run_at_a_time() {
+        let admission = Admission::new(3, 8);
+        let running: Vec<Slot> = (0..3)
+            .map(|_| match admission.enter() {
+                Ok(Ticket::Now(slot)) => slot,
+                _ => panic!("runs at once"),
+            })
+            .collect();
+        let queued: Vec<Ticket> = (0..3).map(|_| admission.enter().expect("queued")).collect();
+        admission.hold_back();
+        // Two ending requests give their slots up rather than to the queue.
+        let mut running = running.into_iter();
+        drop(running.next());
+        drop(running.next());
+        assert_eq!(admission.running(), 1);
+        let mut queued = queued.into_iter();
+        let next = queued.next().expect("ticket");
+        let waiting = tokio::spawn(next.ready());
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "no slot while the third runs");
+        drop(running.next());
+        let slot = waiting.await.expect("task").expect("slot");
+        assert_eq!(admission.running(), 1);
+        drop(slot);
+        admission.release_held();
+        let rest: Vec<Slot> = futures::future::join_all(queued.map(Ticket::ready))
+            .await
+            .into_iter()
+            .map(|slot| slot.expect("slot"))
+            .collect();
+        assert_eq!(admission.running(), 2);
+        drop(rest);
         assert_eq!(admission.running(), 0);
     }
 

@@ -3,6 +3,8 @@
 //! the memory guard trips (which also empties the in-process result cache: Redis and
 //! Telegram's file ids still serve repeats).
 
+use std::sync::Arc;
+
 use crate::metrics::CleanupTrigger;
 use crate::service::Service;
 use crate::system::resident_bytes;
@@ -18,6 +20,14 @@ pub struct CleanupReport {
     pub resident_bytes_after: Option<u64>,
     /// The allocator returned free memory to the operating system.
     pub returned_to_os: bool,
+}
+
+/// [`run`] off the async threads: trimming a large heap and draining the cache can take a
+/// while. `None` only if the cleanup panicked.
+pub async fn run_blocking(service: Arc<Service>, trigger: CleanupTrigger) -> Option<CleanupReport> {
+    tokio::task::spawn_blocking(move || run(&service, trigger))
+        .await
+        .ok()
 }
 
 pub fn run(service: &Service, trigger: CleanupTrigger) -> CleanupReport {

@@ -299,6 +299,19 @@ impl BotConfig {
                 cache_hit_min: env.number("ALERT_CACHE_HIT_MIN", 70.0, 0.0, 100.0)?,
             },
         };
+        let alerts = &config.alerts;
+        for (name, critical, warning) in [
+            ("ALERT_CPU_CRIT", alerts.cpu_crit, alerts.cpu_warn),
+            ("ALERT_MEMORY_CRIT", alerts.memory_crit, alerts.memory_warn),
+        ] {
+            if critical < warning {
+                return Err(ConfigError::Invalid {
+                    name,
+                    value: critical.to_string(),
+                    reason: format!("below its warning threshold ({warning})"),
+                });
+            }
+        }
         if config.db_pool_min > config.db_pool_max {
             return Err(ConfigError::Invalid {
                 name: "DB_POOL_MIN_SIZE",
@@ -358,7 +371,7 @@ impl Env<'_> {
             _ => Err(ConfigError::Invalid {
                 name,
                 value,
-                reason: format!("expected a whole number from {min} to {max}"),
+                reason: format!("expected a number from {min} to {max}"),
             }),
         }
     }
@@ -475,25 +488,30 @@ mod tests {
 
     #[test]
     fn the_endpoint_can_be_turned_off_and_thresholds_set() {
-        let config = config(&[
+        let settings = config(&[
             ("TELEGRAM_BOT_TOKEN", "1:abc"),
             ("HEALTH_ADDR", "off"),
             ("ALERT_PROCESSING_SECONDS", "0.5"),
             ("ALERT_CACHE_HIT_MIN", "0"),
         ])
         .expect("valid");
-        assert_eq!(config.health_addr, None);
-        assert_eq!(config.alerts.processing_seconds, 0.5);
-        assert_eq!(config.alerts.cache_hit_min, 0.0);
-        let error = super::BotConfig::from_lookup(|name| {
-            (name == "TELEGRAM_BOT_TOKEN")
-                .then(|| "1:abc".to_string())
-                .or_else(|| (name == "ALERT_CPU_WARN").then(|| "200".to_string()))
-        })
+        assert_eq!(settings.health_addr, None);
+        assert_eq!(settings.alerts.processing_seconds, 0.5);
+        assert_eq!(settings.alerts.cache_hit_min, 0.0);
+        let error = config(&[("TELEGRAM_BOT_TOKEN", "1:abc"), ("ALERT_CPU_WARN", "200")])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.starts_with("ALERT_CPU_WARN"), "{error}");
+        let error = config(&[
+            ("TELEGRAM_BOT_TOKEN", "1:abc"),
+            ("ALERT_MEMORY_WARN", "90"),
+            ("ALERT_MEMORY_CRIT", "85"),
+        ])
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-        assert!(error.starts_with("ALERT_CPU_WARN"), "{error}");
+        assert!(error.starts_with("ALERT_MEMORY_CRIT"), "{error}");
     }
 
     #[test]

@@ -287,7 +287,7 @@ fn spawn_cleanup(service: &Arc<Service>, stop: CancellationToken) {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = tick.tick() => {
-                    cleanup::run(&service, metrics::CleanupTrigger::interval);
+                    cleanup::run_blocking(Arc::clone(&service), metrics::CleanupTrigger::interval).await;
                 }
             }
         }

@@ -34,6 +34,10 @@ impl MemoryGuard {
 
 /// Samples resident memory until `stop`; does nothing where it cannot be read.
 pub fn spawn(service: Arc<Service>, stop: CancellationToken) {
+    if resident_bytes().is_none() {
+        tracing::warn!("resident memory cannot be read here: no memory guard");
+        return;
+    }
     let limit = service.config.memory_limit_bytes as u64;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SAMPLE_EVERY);
@@ -44,8 +48,9 @@ pub fn spawn(service: Arc<Service>, stop: CancellationToken) {
                 _ = stop.cancelled() => break,
                 _ = tick.tick() => {}
             }
+            // A failed read (rare) judges nothing: the guard stays as it is.
             let Some(resident) = resident_bytes() else {
-                return;
+                continue;
             };
             let guard = &service.memory_guard;
             if resident > limit {
@@ -57,16 +62,16 @@ pub fn spawn(service: Arc<Service>, stop: CancellationToken) {
                     );
                     service.metrics.guard_engaged();
                     service.engine.one_job_at_a_time(true);
+                    service.admission.hold_back();
                     ticks_holding = 0;
-                    cleanup::run(&service, CleanupTrigger::memory_guard);
+                    cleanup::run_blocking(Arc::clone(&service), CleanupTrigger::memory_guard).await;
                 } else {
                     ticks_holding += 1;
                     if ticks_holding.is_multiple_of(TRIM_EVERY) {
-                        prism_engine::release_free_memory();
+                        let _ =
+                            tokio::task::spawn_blocking(prism_engine::release_free_memory).await;
                     }
                 }
-                // Again on every sample: slots in use are withheld as they free.
-                service.admission.hold_back();
             } else if resident < limit / 10 * 9 && guard.active.swap(false, Ordering::Relaxed) {
                 service.admission.release_held();
                 service.engine.one_job_at_a_time(false);

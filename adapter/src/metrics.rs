@@ -398,7 +398,8 @@ fn live_registry(f: &Figures) -> Registry {
     let mut lookups = vec![
         (
             vec![("layer", "memory"), ("result", "hit")],
-            cache.hits - cache.shared_hits,
+            // Read apart from `hits`, so a scrape may see one more shared hit than hits.
+            cache.hits.saturating_sub(cache.shared_hits),
         ),
         (
             vec![("layer", "memory"), ("result", "miss")],
@@ -463,12 +464,15 @@ fn live_registry(f: &Figures) -> Registry {
         "Records written to the database",
         f.records.written,
     );
-    gauge(
-        &mut r,
-        "resident_memory_bytes",
-        "Resident memory of the process",
-        f.resident_bytes.unwrap_or(0) as f64,
-    );
+    // Figures the system could not give are left out rather than exported as 0.
+    if let Some(resident) = f.resident_bytes {
+        gauge(
+            &mut r,
+            "resident_memory_bytes",
+            "Resident memory of the process",
+            resident as f64,
+        );
+    }
     gauge(
         &mut r,
         "memory_limit_bytes",
@@ -509,31 +513,35 @@ fn live_registry(f: &Figures) -> Registry {
         "The engine's memory budget",
         e.memory_budget_bytes as f64,
     );
-    gauge(
+    counter(
         &mut r,
-        "engine_megapixels_per_second",
-        "Input megapixels the engine processed per second of uptime",
-        e.megapixels_per_second,
+        "engine_input_pixels",
+        "Input pixels of the jobs the engine completed",
+        e.input_pixels,
     );
-    let cpu = Counter::<f64, AtomicU64>::default();
-    cpu.inc_by(f.system.cpu_seconds.unwrap_or(0.0));
-    r.register(
-        "process_cpu_seconds",
-        "CPU time used by the process (user and system)",
-        cpu,
-    );
+    if let Some(seconds) = f.system.cpu_seconds {
+        let cpu = Counter::<f64, AtomicU64>::default();
+        cpu.inc_by(seconds);
+        r.register(
+            "process_cpu_seconds",
+            "CPU time used by the process (user and system)",
+            cpu,
+        );
+    }
     gauge(
         &mut r,
         "cpu_cores",
         "CPU cores available to the process",
         f.system.cpu_cores as f64,
     );
-    gauge(
-        &mut r,
-        "disk_usage_ratio",
-        "Used share of the disk holding the working directory",
-        f.system.disk_used_ratio.unwrap_or(0.0),
-    );
+    if let Some(ratio) = f.system.disk_used_ratio {
+        gauge(
+            &mut r,
+            "disk_usage_ratio",
+            "Used share of the disk holding the working directory",
+            ratio,
+        );
+    }
     let alerts: Vec<(Labels, f64)> = f
         .alerts
         .iter()

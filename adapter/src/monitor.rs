@@ -252,19 +252,14 @@ impl Sampler {
             }
             _ => None,
         };
-        // No requests since the last check: nothing slow and nothing failing.
+        // No requests since the last check judge nothing: an alert raised by a slow or
+        // failing burst stays raised until requests show it has passed.
         let processed = f.requests.processing_count - last.processing_count;
-        let processing = if processed == 0 {
-            0.0
-        } else {
-            (f.requests.processing_seconds_sum - last.processing_sum) / processed as f64
-        };
+        let processing = (processed > 0)
+            .then(|| (f.requests.processing_seconds_sum - last.processing_sum) / processed as f64);
         let ended = f.requests.ended() - last.ended;
-        let errors = if ended == 0 {
-            0.0
-        } else {
-            (f.requests.failed - last.failed) as f64 / ended as f64 * 100.0
-        };
+        let errors =
+            (ended > 0).then(|| (f.requests.failed - last.failed) as f64 / ended as f64 * 100.0);
         self.cache_lookups += lookups - last.lookups;
         self.cache_hits += f.cache.hits - last.hits;
         let cache = (self.cache_lookups >= MIN_CACHE_LOOKUPS).then(|| {
@@ -276,8 +271,8 @@ impl Sampler {
             (Check::Cpu, cpu),
             (Check::Memory, memory),
             (Check::Disk, disk),
-            (Check::ProcessingTime, Some(processing)),
-            (Check::ErrorRate, Some(errors)),
+            (Check::ProcessingTime, processing),
+            (Check::ErrorRate, errors),
             (Check::CacheHitRate, cache),
         ]
     }

@@ -76,10 +76,13 @@ async fn cleanup(State(service): State<Arc<Service>>, headers: HeaderMap) -> Res
     let Some(token) = &service.config.cleanup_token else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    // The scheme name is case-insensitive (RFC 9110).
     let offered = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token);
     if !offered.is_some_and(|offered| same_secret(offered.trim(), token)) {
         return (
             StatusCode::UNAUTHORIZED,
@@ -88,8 +91,10 @@ async fn cleanup(State(service): State<Arc<Service>>, headers: HeaderMap) -> Res
         )
             .into_response();
     }
-    let report = cleanup::run(&service, CleanupTrigger::endpoint);
-    axum::Json(report).into_response()
+    match cleanup::run_blocking(service, CleanupTrigger::endpoint).await {
+        Some(report) => axum::Json(report).into_response(),
+        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// Compares without stopping at the first difference, so timing tells nothing of the token.

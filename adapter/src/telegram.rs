@@ -3,9 +3,9 @@
 //! and sending a result as a photo, document or sticker.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -25,6 +25,12 @@ use crate::delivery::Delivery;
 /// The HTTP client's total timeout: a 20 MB upload on a slow link needs minutes, and the
 /// long-poll timeout must stay below it.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(300);
+/// A getMe answer for /health, and when it came.
+type Reachability = (Instant, Result<(), String>);
+
+/// How long a getMe answer stands for /health, and how long one is waited for.
+const REACHABILITY_TTL: Duration = Duration::from_secs(5);
+const REACHABILITY_TIMEOUT: Duration = Duration::from_secs(2);
 /// A `retry_after` is honoured this many times before the request is given up.
 const MAX_RETRIES: usize = 8;
 
@@ -72,6 +78,8 @@ pub struct Telegram {
     throttled: Option<Throttle<Bot>>,
     /// Calls repeated after Telegram asked to retry later, since start.
     retries: Arc<AtomicU64>,
+    /// The last getMe answer for /health, and when it came.
+    reachability: Arc<Mutex<Option<Reachability>>>,
 }
 
 /// Runs `$call` (an expression using `$api`, ending in `.send()`) on the throttled
@@ -107,6 +115,7 @@ impl Telegram {
             bot,
             throttled,
             retries: Arc::new(AtomicU64::new(0)),
+            reachability: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -273,10 +282,28 @@ impl Telegram {
         Ok(sent_file_id(&sent, delivery))
     }
 
-    /// getMe, for /health.
-    pub async fn reachable(&self) -> Result<(), TelegramError> {
-        self.bot.get_me().send().await?;
-        Ok(())
+    /// getMe, for /health; an answer is reused for [`REACHABILITY_TTL`], so load balancers
+    /// probing readiness every few seconds do not each cost a call to Telegram.
+    pub async fn reachable(&self) -> Result<(), String> {
+        if let Some((at, answer)) = &*self.lock_reachability()
+            && at.elapsed() < REACHABILITY_TTL
+        {
+            return answer.clone();
+        }
+        let answer =
+            match tokio::time::timeout(REACHABILITY_TIMEOUT, self.bot.get_me().send()).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(error)) => Err(error.to_string()),
+                Err(_) => Err(format!("no answer in {REACHABILITY_TIMEOUT:?}")),
+            };
+        *self.lock_reachability() = Some((Instant::now(), answer.clone()));
+        answer
+    }
+
+    fn lock_reachability(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Option<(Instant, Result<(), String>)>> {
+        self.reachability.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Registers the webhook unless Telegram already has it: every instance of a deployment

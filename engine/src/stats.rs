@@ -129,6 +129,8 @@ pub struct StatsSnapshot {
     pub encode: LatencySummary,
     /// Input megapixels of completed jobs per second since the engine started.
     pub megapixels_per_second: f64,
+    /// Input pixels of completed jobs since the engine started.
+    pub input_pixels: u64,
     pub uptime: Duration,
 }
 
@@ -218,7 +220,8 @@ impl Stats {
 
     pub fn snapshot(&self) -> StatsSnapshot {
         let uptime = self.started.elapsed();
-        let megapixels = self.pixels.load(Ordering::Relaxed) as f64 / 1e6;
+        let input_pixels = self.pixels.load(Ordering::Relaxed);
+        let megapixels = input_pixels as f64 / 1e6;
         StatsSnapshot {
             queued: self.queued.load(Ordering::Relaxed),
             running: self.running.load(Ordering::Relaxed),
@@ -236,6 +239,7 @@ impl Stats {
             ops: self.ops.summary(),
             encode: self.encode.summary(),
             megapixels_per_second: megapixels / uptime.as_secs_f64().max(1e-9),
+            input_pixels,
             uptime,
         }
     }
