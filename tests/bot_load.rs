@@ -278,6 +278,13 @@ async fn hundred_users_send_photos_at_once() {
     let address = bot.health_address().expect("endpoint").to_string();
     let unscraped = fresh_burst(&standin, &inputs, 40_000, None).await;
     let scraped = fresh_burst(&standin, &inputs, 50_000, Some(&address)).await;
+    // The cost of one scrape on its own, steadier than the bursts' difference.
+    const SCRAPES: u32 = 50;
+    let started = Instant::now();
+    for _ in 0..SCRAPES {
+        http_get(&address, "/metrics").await;
+    }
+    let per_scrape = started.elapsed() / SCRAPES;
 
     // 5. Memory once idle, then after a cleanup (what the allocator gives back).
     let peak_mib = status_mib("VmHWM:");
@@ -327,8 +334,11 @@ async fn hundred_users_send_photos_at_once() {
         );
     }
     println!(
-        "  scraping /metrics every second: {scraped:.1} img/s against {unscraped:.1} unscraped = {:.1} %",
-        100.0 * scraped / unscraped
+        "  scraping /metrics every second: {scraped:.1} img/s against {unscraped:.1} unscraped = {:.1} %; \
+         one scrape takes {:.2} ms (at 1/s, {:.2} % of one core)",
+        100.0 * scraped / unscraped,
+        ms(per_scrape),
+        per_scrape.as_secs_f64() * 100.0
     );
     println!(
         "  memory ({}), test process (bot + stand-in + baseline engine): peak {peak_mib} MiB, \
