@@ -8,7 +8,7 @@ mod standin;
 
 use std::time::{Duration, Instant};
 
-use botkit::{database, photo_12mp_bytes, photo_bytes, start_bot};
+use botkit::{database, photo_12mp_bytes, photo_bytes, sample, start_bot};
 use serde_json::Value;
 use standin::{StandIn, http_get};
 
@@ -17,13 +17,6 @@ fn resident_mib() -> u64 {
         .ok()
         .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<u64>().ok())
         .map_or(0, |pages| (pages * 4096) >> 20)
-}
-
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics.lines().find_map(|line| {
-        let (name, value) = line.rsplit_once(' ')?;
-        (name == series).then(|| value.parse().ok()).flatten()
-    })
 }
 
 /// Polls /metrics until `series` has `value` (10 s at most); returns whether it did.

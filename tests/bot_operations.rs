@@ -8,7 +8,7 @@ mod standin;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use botkit::{database, photo_bytes, start_bot};
+use botkit::{database, photo_bytes, sample, start_bot};
 use serde_json::Value;
 use standin::{StandIn, component_status, http_get, http_post};
 
@@ -17,14 +17,6 @@ const ALICE: i64 = 100;
 
 fn message_id(message: &Value) -> i64 {
     message["message_id"].as_i64().expect("message id")
-}
-
-/// The value of one series (`name{labels}` exactly as exposed), if present.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics.lines().find_map(|line| {
-        let (name, value) = line.rsplit_once(' ')?;
-        (name == series).then(|| value.parse().ok()).flatten()
-    })
 }
 
 /// Names of every series exposed (labels dropped).

@@ -1,7 +1,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
-//! Starting a bot against the Telegram stand-in, for the end-to-end tests: one polling
-//! instance on its own SQLite file, settings overridable per test.
+//! Starting a bot against the Telegram stand-in, for the end-to-end tests (one polling
+//! instance on its own SQLite file, settings overridable per test), and reading its /metrics.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -64,4 +64,12 @@ pub async fn start_bot(
     env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let config = BotConfig::from_lookup(|name| env.get(name).cloned()).expect("config");
     prism_bot::start(config).await.expect("bot starts")
+}
+
+/// The value of one series of the bot's /metrics (`name{labels}` exactly as exposed).
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let (name, value) = line.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok()).flatten()
+    })
 }
