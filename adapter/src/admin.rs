@@ -17,7 +17,7 @@ pub fn performance(service: &Service) -> String {
         text,
         "Uptime {}; requests {} (done {}, failed {}, refused {}, rate limited {}); {} of the \
          done from the cache; {:.2} images/s",
-        human_duration(f.uptime),
+        human_duration(r.uptime),
         r.accepted,
         r.processed + r.cached,
         r.failed,

@@ -1,8 +1,6 @@
 //! One snapshot of what the bot reports about itself, read without touching the network:
 //! the source of /metrics, /performance, the health report's numbers and the monitor.
 
-use std::time::Duration;
-
 use prism_engine::StatsSnapshot;
 
 use crate::cache::CacheStats;
@@ -13,7 +11,6 @@ use crate::store::RecorderStats;
 use crate::system::{SystemFigures, resident_bytes};
 
 pub struct Figures {
-    pub uptime: Duration,
     pub requests: MetricsSnapshot,
     /// Requests holding a slot.
     pub in_progress: usize,
@@ -24,7 +21,6 @@ pub struct Figures {
     pub cache: CacheStats,
     pub cache_shared: bool,
     pub records: RecorderStats,
-    pub rate_limited: u64,
     pub gpu_fallbacks: u64,
     pub telegram_retries: u64,
     pub resident_bytes: Option<u64>,
@@ -39,8 +35,6 @@ impl Figures {
     pub fn collect(service: &Service) -> Figures {
         let requests = service.metrics.snapshot();
         Figures {
-            uptime: requests.uptime,
-            rate_limited: requests.rate_limited,
             requests,
             in_progress: service.admission.running(),
             admission_waiting: service.admission.waiting(),

@@ -148,7 +148,7 @@ pub async fn report(service: &Service) -> HealthReport {
             .max()
             .unwrap_or(Status::Ok),
         instance: service.config.instance_id.clone(),
-        uptime_seconds: figures.uptime.as_secs_f64(),
+        uptime_seconds: figures.requests.uptime.as_secs_f64(),
         memory: MemoryReport {
             resident_bytes: figures.resident_bytes,
             limit_bytes: figures.memory_limit_bytes,

@@ -369,7 +369,7 @@ fn live_registry(f: &Figures) -> Registry {
         &mut r,
         "uptime_seconds",
         "Seconds since start",
-        f.uptime.as_secs_f64(),
+        f.requests.uptime.as_secs_f64(),
     );
     gauge(
         &mut r,
@@ -435,7 +435,7 @@ fn live_registry(f: &Figures) -> Registry {
         &mut r,
         "rate_limited",
         "Requests refused by the per-user rate limit",
-        f.rate_limited,
+        f.requests.rate_limited,
     );
     counter(
         &mut r,
