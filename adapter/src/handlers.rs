@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use teloxide::dispatching::{UpdateFilterExt, UpdateHandler};
 use teloxide::prelude::*;
-use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyMarkup, UpdateId};
+use teloxide::types::{
+    InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageId, ReplyMarkup, UpdateId,
+};
 
 use crate::admin;
 use crate::commands::{self, Command};
@@ -69,6 +71,24 @@ pub fn image_input(message: &Message) -> Option<ImageInput> {
         size: known_size(document.file.size),
         is_document: true,
     })
+}
+
+/// The pipeline text a preset button carries in its callback data.
+pub fn preset_text(query: &CallbackQuery) -> Option<&str> {
+    query
+        .data
+        .as_deref()
+        .and_then(|data| data.strip_prefix(PRESET_PREFIX))
+}
+
+/// The photo a preset keyboard was offered for: the message the keyboard replied to.
+pub fn keyboard_photo(query: &CallbackQuery) -> Option<(ChatId, MessageId, ImageInput)> {
+    query
+        .regular_message()
+        .and_then(|keyboard| keyboard.reply_to_message())
+        .and_then(|original| {
+            image_input(original).map(|input| (original.chat.id, original.id, input))
+        })
 }
 
 async fn on_command(
@@ -190,16 +210,9 @@ fn request_or_explain(
 
 async fn on_callback(update: Update, query: CallbackQuery, service: Arc<Service>) -> HandlerResult {
     let arrived = Instant::now();
-    let preset = query
-        .data
-        .as_deref()
-        .and_then(|data| data.strip_prefix(PRESET_PREFIX));
+    let preset = preset_text(&query);
     let keyboard = query.regular_message();
-    let photo = keyboard
-        .and_then(|m| m.reply_to_message())
-        .and_then(|original| {
-            image_input(original).map(|input| (original.chat.id, original.id, input))
-        });
+    let photo = keyboard_photo(&query);
     let parsed = preset.map(spec::parse);
     // The answer (and replacing the keyboard with the choice, which also stops a second
     // tap) go out from a task; the request itself is accepted here, in update order.

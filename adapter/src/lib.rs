@@ -20,6 +20,9 @@ pub mod config;
 mod dedup;
 mod delivery;
 mod figures;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handlers;
 mod health;
 mod intake;

@@ -33,6 +33,9 @@ mod error;
 mod exif;
 mod format;
 mod frame;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod limits;
 mod memory;
 pub mod ops;

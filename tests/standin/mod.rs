@@ -244,6 +244,11 @@ impl StandIn {
         self.lock().calls.clone()
     }
 
+    /// Drops the record of every call so far (a long run would otherwise keep every upload).
+    pub fn forget_calls(&self) {
+        self.lock().calls.clear();
+    }
+
     pub fn count(&self, method: &str) -> usize {
         self.lock()
             .calls

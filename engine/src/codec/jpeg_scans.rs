@@ -9,12 +9,12 @@
 
 /// Zig-zag index of the highest DCT coefficient kept at a shrink of eight or more: the
 /// lowest five AC frequencies, plus DC. Above the output's Nyquist frequency at 1/8 scale.
-pub(super) const HIGHEST_KEPT_AT_EIGHTH: u8 = 5;
+pub(crate) const HIGHEST_KEPT_AT_EIGHTH: u8 = 5;
 
 /// The stream without its high-frequency scans, or `None` when the file is not progressive,
 /// nothing would be dropped, or the marker structure is not what this walker expects (the
 /// full decoder then reports it properly).
-pub(super) fn drop_high_frequency_scans(bytes: &[u8], highest_kept: u8) -> Option<Vec<u8>> {
+pub(crate) fn drop_high_frequency_scans(bytes: &[u8], highest_kept: u8) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(bytes.len());
     out.extend_from_slice(bytes.get(..2)?);
     let mut at = 2;

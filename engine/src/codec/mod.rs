@@ -5,7 +5,7 @@
 
 mod gif;
 mod jpeg;
-mod jpeg_scans;
+pub(crate) mod jpeg_scans;
 mod png;
 mod webp;
 

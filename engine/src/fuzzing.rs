@@ -1,0 +1,10 @@
+//! Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`): internals the public API
+//! reaches only through a whole pipeline, so a fuzzer can aim at them directly.
+
+use crate::codec::jpeg_scans;
+
+/// The shrink-on-load rewrite of a progressive JPEG, as the decoder applies it when the
+/// first step shrinks eight times or more (`None`: left as it is).
+pub fn drop_high_frequency_scans(bytes: &[u8]) -> Option<Vec<u8>> {
+    jpeg_scans::drop_high_frequency_scans(bytes, jpeg_scans::HIGHEST_KEPT_AT_EIGHTH)
+}

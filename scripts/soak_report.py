@@ -1,0 +1,65 @@
+"""Judges and plots a soak (scripts/soak.sh): for each of cli.csv and bot.csv in the folder,
+resident memory after minute 5 must stay within 10 % of its minute-5 value and never exceed
+the limit. Prints the figures, writes soak.png, exits 1 when a bar is missed."""
+
+import csv
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+SETTLED_AFTER_S = 300
+BAND = 0.10
+
+
+def load(path):
+    with open(path) as f:
+        rows = [(float(r["seconds"]), float(r["resident_mib"]), int(r["answered"])) for r in csv.DictReader(f)]
+    return rows
+
+
+def judge(name, rows, limit):
+    if not rows:
+        return False, f"{name}: no samples"
+    settled = [r for r in rows if r[0] >= SETTLED_AFTER_S]
+    peak = max(r[1] for r in rows)
+    if not settled:
+        return False, f"{name}: shorter than {SETTLED_AFTER_S} s"
+    base = settled[0][1]
+    low, high = min(r[1] for r in settled), max(r[1] for r in settled)
+    ok = high <= base * (1 + BAND) and low >= base * (1 - BAND) and peak <= limit
+    line = (
+        f"{name}: {rows[-1][0] / 60:.1f} min, {rows[-1][2]} images, peak {peak:.0f} MiB (limit {limit}), "
+        f"minute 5 {base:.0f} MiB, after it {low:.0f}..{high:.0f} MiB "
+        f"({(high / base - 1) * 100:+.1f} % / {(low / base - 1) * 100:+.1f} %), last {rows[-1][1]:.0f} MiB: "
+        f"{'flat' if ok else 'FAILED'}"
+    )
+    return ok, line
+
+
+def main():
+    folder, limit, photos = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+    runs = {name: load(f"{folder}/{name}.csv") for name in ("cli", "bot")}
+    results = [judge(f"prism {name}" if name == "cli" else "prism-bot", rows, limit) for name, rows in runs.items()]
+    print(f"photos: {photos}; limit {limit:.0f} MiB")
+    for _, line in results:
+        print(line)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    labels = {"cli": "prism process (1 thread)", "bot": "prism-bot + stand-in (2 workers)"}
+    for name, rows in runs.items():
+        ax.plot([r[0] / 60 for r in rows], [r[1] for r in rows], label=labels[name])
+    ax.axhline(limit, color="red", linestyle="--", label=f"limit {limit:.0f} MiB")
+    ax.axvline(SETTLED_AFTER_S / 60, color="grey", linestyle=":", label="minute 5")
+    ax.set_xlabel("minutes")
+    ax.set_ylabel("resident memory (MiB)")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Prism soak: resident memory while streaming photos")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(f"{folder}/soak.png", dpi=100)
+    sys.exit(0 if all(ok for ok, _ in results) else 1)
+
+
+main()
