@@ -67,6 +67,19 @@ pub(super) fn decode(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
     let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), limits);
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     let mut reader = decoder.read_info().map_err(malformed)?;
+    // png 0.18 panics expanding a palette whose PLTE chunk is not whole RGB entries (found by
+    // the decode_png fuzz target).
+    if reader
+        .info()
+        .palette
+        .as_ref()
+        .is_some_and(|palette| palette.len() % 3 != 0)
+    {
+        return Err(Error::malformed(
+            ImageFormat::Png,
+            "PLTE length is not a multiple of 3",
+        ));
+    }
     let icc_profile = reader.info().icc_profile.as_ref().map(|icc| icc.to_vec());
     let size = reader
         .output_buffer_size()
