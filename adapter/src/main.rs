@@ -12,6 +12,8 @@ fn main() -> anyhow::Result<()> {
     // and one arena avoids page faults and keeps freed memory reusable
     // (see prism_engine::share_one_arena).
     prism_engine::share_one_arena();
+    // SAFETY: no other thread exists yet.
+    unsafe { prism_engine::quiet_mesa_device_select() };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -45,9 +45,9 @@ mod pool;
 mod stats;
 
 pub use allocator::{release_free_memory, share_one_arena};
-pub use backend::gpu::{GpuConfig, GpuInfo, GpuStats};
+pub use backend::gpu::{GpuConfig, GpuInfo, GpuStats, quiet_mesa_device_select};
 pub use backend::{BackendChoice, BackendStatus, BackendUsed};
-pub use codec::ImageInfo;
+pub use codec::{ImageInfo, probe};
 pub use config::EngineConfig;
 pub use engine::{Engine, JobHandle, Output, Timings};
 pub use error::{Error, ErrorKind, PipelineError};

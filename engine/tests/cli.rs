@@ -125,6 +125,40 @@ fn bad_pipeline_is_a_usage_error_naming_the_step() {
     assert!(stderr.contains("step 2 `wobble`: unknown step"), "{stderr}");
 }
 
+/// A run that succeeds says nothing that looks like a failure: no driver or loader noise
+/// (Mesa's GL probe printed "error: XDG_RUNTIME_DIR is invalid" on every run).
+#[test]
+fn successful_runs_print_no_error_lines() {
+    let out = scratch("quiet");
+    let runs = [
+        prism()
+            .args([
+                "process",
+                "--threads",
+                "1",
+                "--pipeline",
+                "fit:40x40|png",
+                "-o",
+            ])
+            .arg(&out)
+            .arg(fixture("generated/source.png"))
+            .output()
+            .unwrap(),
+        prism()
+            .arg("info")
+            .arg(fixture("generated/source.png"))
+            .output()
+            .unwrap(),
+        prism().arg("ops").output().unwrap(),
+    ];
+    for result in runs {
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(result.status.success(), "{stderr}");
+        assert!(!stderr.to_lowercase().contains("error"), "{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(out);
+}
+
 #[test]
 fn info_reports_headers_as_text_and_json() {
     let result = prism()

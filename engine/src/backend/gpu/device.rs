@@ -31,6 +31,21 @@ pub struct GpuInfo {
     pub max_workgroups_per_dimension: u32,
 }
 
+/// Keeps Mesa's Vulkan device-select layer from connecting to a display server while adapters
+/// are listed: on a headless machine it printed "error: XDG_RUNTIME_DIR is invalid or not set"
+/// twice on every run. The layer only reorders devices, and Prism picks its adapter itself.
+/// A `NODEVICE_SELECT` the user set is left alone.
+///
+/// # Safety
+///
+/// Sets an environment variable: call it before any other thread exists (at the top of `main`).
+pub unsafe fn quiet_mesa_device_select() {
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: the caller guarantees no other thread reads or writes the environment.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
+}
+
 /// Why a batch did not complete on the GPU.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GpuFault(pub String);

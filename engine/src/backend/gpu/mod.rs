@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-pub use device::{GpuFault, GpuInfo};
+pub use device::{GpuFault, GpuInfo, quiet_mesa_device_select};
 
 use crate::frame::{Frame, Layout};
 use crate::ops::Op;

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use prism_engine::backend::gpu::GpuBackend;
 use prism_engine::pipeline::{FILTERS, OPERATIONS, PRESETS};
-use prism_engine::{BackendChoice, Engine, EngineConfig, GpuConfig, Limits};
+use prism_engine::{BackendChoice, GpuConfig, Limits};
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +52,8 @@ enum Command {
 
 fn main() -> ExitCode {
     prism_engine::share_one_arena();
+    // SAFETY: no other thread exists yet.
+    unsafe { prism_engine::quiet_mesa_device_select() };
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Process(args) => process::run(args, cli.backend),
@@ -73,23 +75,19 @@ fn main() -> ExitCode {
 }
 
 fn info(files: &[PathBuf], json: bool) -> anyhow::Result<bool> {
-    // Probing reads headers only, so no input-size limit is needed to describe a file.
+    // Probing reads headers only, so no input-size limit is needed to describe a file, and
+    // no engine: describing files never opens a GPU device or starts worker threads.
     let limits = Limits {
         max_input_bytes: usize::MAX,
         max_pixels: u64::MAX,
         ..Limits::default()
     };
-    let engine = Engine::new(EngineConfig {
-        limits,
-        threads: 1,
-        ..EngineConfig::default()
-    })?;
     let mut all_ok = true;
     let mut entries = Vec::new();
     for file in files {
         let probed = std::fs::read(file)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| engine.probe(&bytes).map_err(|e| e.to_string()));
+            .and_then(|bytes| prism_engine::probe(&bytes, &limits).map_err(|e| e.to_string()));
         all_ok &= probed.is_ok();
         if json {
             entries.push(match &probed {
