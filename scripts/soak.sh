@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Soak (README "Proof"): large photos streamed through `prism process` and through the bot
-# (against the tests' Telegram stand-in) side by side for MINUTES, with the memory limit set,
+# Soak (README "Proof"): large photos streamed through `prism process` and through `prism-bot`
+# (each a release binary in its own process; the bot against the tests' Telegram stand-in) side by side for MINUTES, with the memory limit set,
 # resident memory sampled every 5 s. Fails if, for either, a later minute's peak memory is more
 # than 10 % above minute 5's, or a sample is above the limit (scripts/soak_report.py). Writes docs/soak/{cli,bot}.csv,
 # docs/soak/soak.png (the plot, via matplotlib in a throwaway venv) and docs/soak/summary.txt.
@@ -26,23 +26,23 @@ if [ -z "$photos" ]; then
     fi
 fi
 
-cargo build --release -p prism-engine --bin prism
+cargo build --release -p prism-engine -p prism-bot --bin prism --bin prism-bot
 cargo test --test bot_soak --no-run
 
 # The CLI: one `prism process` over the photos repeated far beyond what it can finish,
-# stopped at the deadline; its outputs are deleted as they come.
+# stopped at the deadline; its outputs are deleted as they come, its "ok" lines counted.
 cli_out=$(mktemp -d)
 inputs=()
 for _ in $(seq 400); do inputs+=("$photos"/*.jpg); done
 target/release/prism process --threads 1 --memory-limit-mb "$limit_mb" \
-    --pipeline "fit:1280x1280|jpeg:85" -o "$cli_out" "${inputs[@]}" >/dev/null 2>&1 &
+    --pipeline "fit:1280x1280|jpeg:85" -o "$cli_out" "${inputs[@]}" >"$out/cli.log" 2>&1 &
 cli=$!
 (
     echo "seconds,resident_mib,answered"
     start=$(date +%s)
     while kill -0 "$cli" 2>/dev/null; do
         rss=$(awk '/^VmRSS/ {print $2 / 1024}' "/proc/$cli/status" 2>/dev/null || true)
-        done_count=$(find "$cli_out" -type f | wc -l)
+        done_count=$(grep -c '^ok ' "$out/cli.log" || true)
         [ -n "$rss" ] && echo "$(($(date +%s) - start)),$rss,$done_count"
         find "$cli_out" -type f -mmin +0.1 -delete
         sleep 5
@@ -50,9 +50,10 @@ cli=$!
 ) > "$out/cli.csv" &
 sampler=$!
 
-# The bot: its own test binary (the test profile, which `cargo test` builds anyway; two engine
-# workers, as the tests' bots have).
+# The bot: target/release/prism-bot with two engine workers, driven and sampled by the test
+# (which runs the stand-in in its own process).
 SOAK_SECONDS=$seconds SOAK_MEMORY_LIMIT_MB=$limit_mb SOAK_CSV="$out/bot.csv" SOAK_PHOTOS="$photos" \
+    SOAK_BOT_BIN="$PWD/target/release/prism-bot" \
     cargo test --test bot_soak -- --ignored --nocapture >"$out/bot.log" 2>&1 &
 bot=$!
 

@@ -60,7 +60,7 @@ def main():
     for _, line in results:
         print(line)
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    labels = {"cli": "prism process (1 thread)", "bot": "prism-bot + stand-in (2 workers)"}
+    labels = {"cli": "prism process (1 thread)", "bot": "prism-bot (2 workers)"}
     for name, rows in runs.items():
         ax.plot([r[0] / 60 for r in rows], [r[1] for r in rows], label=labels[name])
     ax.axhline(limit, color="red", linestyle="--", label=f"limit {limit:.0f} MiB")

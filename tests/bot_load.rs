@@ -8,6 +8,7 @@
 //! number of users, PRISM_LOAD_PHOTOS a folder of JPEGs (longest side ~1280) to use instead
 //! of the fixture photo.
 
+mod common;
 mod standin;
 
 use std::collections::HashMap;
@@ -41,25 +42,10 @@ const PIPELINE: &str = "fit:800x800|jpeg:85";
 const THREADS: usize = 2;
 
 fn photos() -> Vec<Vec<u8>> {
-    if let Ok(folder) = std::env::var("PRISM_LOAD_PHOTOS") {
-        let mut paths: Vec<_> = std::fs::read_dir(&folder)
-            .expect("PRISM_LOAD_PHOTOS folder")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "jpg" || e == "jpeg"))
-            .collect();
-        paths.sort();
-        return paths
-            .iter()
-            .map(|p| std::fs::read(p).expect("photo"))
-            .collect();
+    match std::env::var("PRISM_LOAD_PHOTOS") {
+        Ok(folder) => common::jpegs_in(folder.as_ref()),
+        Err(_) => vec![common::read("photos/dragonfly-1280.jpg")],
     }
-    vec![
-        std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/fixtures/photos/dragonfly-1280.jpg"
-        ))
-        .expect("fixture"),
-    ]
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

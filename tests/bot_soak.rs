@@ -1,16 +1,21 @@
-//! Soak (not in CI; `scripts/soak.sh` runs it): photos streamed through the bot, via the
-//! Telegram stand-in, for SOAK_SECONDS (default 1800) under MEMORY_LIMIT_MB = SOAK_MEMORY_LIMIT_MB
-//! (default 512). Resident memory of this process (bot and stand-in) is written every
-//! SOAK_SAMPLE_SECONDS (default 5) to SOAK_CSV as `seconds,resident_mib,answered`; the
-//! script judges and plots it. Photos: the JPEGs in SOAK_PHOTOS, or the fixture photos.
+//! Soak (not in CI; `scripts/soak.sh` runs it): photos streamed through the real `prism-bot`
+//! binary (SOAK_BOT_BIN, default target/release/prism-bot), in its own process, via the
+//! Telegram stand-in in this one, for SOAK_SECONDS (default 1800) under MEMORY_LIMIT_MB =
+//! SOAK_MEMORY_LIMIT_MB (default 512). The bot's resident memory (its own process only, not
+//! the stand-in's) is written every SOAK_SAMPLE_SECONDS (default 5) to SOAK_CSV as
+//! `seconds,resident_mib,answered`; the script judges and plots it. Photos: the JPEGs in
+//! SOAK_PHOTOS, or the fixture photos.
 
 mod botkit;
+mod common;
 mod standin;
 
 use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use standin::{FileRef, StandIn};
+use standin::{FileRef, StandIn, TOKEN};
 
 /// Photos sent at once, then waited for: more than the bot runs at once, so its queue fills.
 const ROUND: usize = 24;
@@ -25,27 +30,77 @@ fn env_number(name: &str, default: u64) -> u64 {
 }
 
 fn photos() -> Vec<Vec<u8>> {
-    let folder = std::env::var("SOAK_PHOTOS")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/photos").into());
-    let mut paths: Vec<_> = std::fs::read_dir(&folder)
-        .expect("SOAK_PHOTOS folder")
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.extension().is_some_and(|e| e == "jpg" || e == "jpeg"))
-        .collect();
-    paths.sort();
-    assert!(!paths.is_empty(), "no JPEGs in {folder}");
-    paths
-        .iter()
-        .map(|p| std::fs::read(p).expect("photo"))
-        .collect()
+    let folder =
+        std::env::var("SOAK_PHOTOS").map_or_else(|_| common::fixture("photos"), Into::into);
+    let photos = common::jpegs_in(&folder);
+    assert!(!photos.is_empty(), "no JPEGs in {}", folder.display());
+    photos
 }
 
-fn resident_mib() -> f64 {
-    let pages: f64 = std::fs::read_to_string("/proc/self/statm")
+/// Resident memory of process `pid` in MiB (VmRSS), 0 once it is gone.
+fn resident_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0.0);
-    pages * 4096.0 / (1024.0 * 1024.0)
+        .and_then(|status| {
+            let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// The bot process; stopped with SIGTERM (a graceful shutdown) when dropped, even when the
+/// soak fails half-way.
+struct BotProcess(Child);
+
+impl BotProcess {
+    fn start(
+        standin: &StandIn,
+        database: &str,
+        work_dir: &std::path::Path,
+        limit_mb: &str,
+    ) -> Self {
+        let binary = std::env::var("SOAK_BOT_BIN").map_or_else(
+            |_| {
+                PathBuf::from(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/target/release/prism-bot"
+                ))
+            },
+            PathBuf::from,
+        );
+        assert!(
+            binary.exists(),
+            "{}: build it first (cargo build --release -p prism-bot)",
+            binary.display()
+        );
+        // A clean environment (none of the caller's REDIS_URL or DATABASE_URL) and a working
+        // directory without a .env: only these settings.
+        let child = Command::new(&binary)
+            .env_clear()
+            .current_dir(work_dir)
+            .envs([
+                ("TELEGRAM_BOT_TOKEN", TOKEN),
+                ("TELEGRAM_API_URL", standin.url.as_str()),
+                ("DATABASE_URL", database),
+                ("POLLING_TIMEOUT", "1"),
+                ("TELEGRAM_THROTTLE", "false"),
+                ("THREAD_POOL_SIZE", "2"),
+                ("MEMORY_LIMIT_MB", limit_mb),
+                ("HEALTH_ADDR", "off"),
+                ("RATE_LIMIT_PER_USER", "1000000"),
+                ("RUST_LOG", "warn"),
+            ])
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+        BotProcess(child)
+    }
+}
+
+impl Drop for BotProcess {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,21 +110,9 @@ async fn bot_memory_stays_flat_under_a_stream_of_photos() {
     let sample_every = Duration::from_secs(env_number("SOAK_SAMPLE_SECONDS", 5));
     let limit_mb = env_number("SOAK_MEMORY_LIMIT_MB", 512).to_string();
     let csv_path = std::env::var("SOAK_CSV").unwrap_or_else(|_| "soak-bot.csv".into());
-    // As prism-bot's main does.
-    prism_engine::share_one_arena();
-
     let standin = StandIn::start().await;
     let (dir, database) = botkit::database("soak");
-    let bot = botkit::start_bot(
-        &standin,
-        &database,
-        &[
-            ("MEMORY_LIMIT_MB", limit_mb.as_str()),
-            ("HEALTH_ADDR", "off"),
-            ("RATE_LIMIT_PER_USER", "1000000"),
-        ],
-    )
-    .await;
+    let mut bot = BotProcess::start(&standin, &database, &dir, &limit_mb);
     let files: Vec<FileRef> = photos()
         .iter()
         .map(|bytes| standin.add_file(bytes))
@@ -101,15 +144,18 @@ async fn bot_memory_stays_flat_under_a_stream_of_photos() {
             );
             answered += 1;
             if Instant::now() >= next_sample {
+                if let Ok(Some(status)) = bot.0.try_wait() {
+                    panic!("the bot exited during the soak: {status}");
+                }
                 let at = start.elapsed().as_secs_f64();
-                writeln!(csv, "{at:.1},{:.1},{answered}", resident_mib()).expect("write");
+                writeln!(csv, "{at:.1},{:.1},{answered}", resident_mib(bot.0.id())).expect("write");
                 csv.flush().expect("flush");
                 next_sample += sample_every;
             }
         }
         standin.forget_calls();
     }
-    bot.stop().await;
+    drop(bot);
     let _ = std::fs::remove_dir_all(dir);
     println!("soak: {answered} photos answered in {seconds} s");
 }

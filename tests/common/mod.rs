@@ -27,6 +27,21 @@ pub fn files(folder: &str, extension: &str) -> Vec<PathBuf> {
     files
 }
 
+/// The JPEGs (.jpg, .jpeg) in any folder, read and sorted by name: the photos the load and
+/// soak tests send when pointed at a corpus.
+pub fn jpegs_in(folder: &Path) -> Vec<Vec<u8>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(folder)
+        .unwrap_or_else(|e| panic!("{}: {e}", folder.display()))
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "jpg" || e == "jpeg"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|path| std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .collect()
+}
+
 /// One engine (and worker pool) shared by all tests of a binary.
 pub fn engine() -> &'static Engine {
     static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
