@@ -53,7 +53,7 @@ sampler=$!
 # The bot: target/release/prism-bot with two engine workers, driven and sampled by the test
 # (which runs the stand-in in its own process).
 SOAK_SECONDS=$seconds SOAK_MEMORY_LIMIT_MB=$limit_mb SOAK_CSV="$out/bot.csv" SOAK_PHOTOS="$photos" \
-    SOAK_BOT_BIN="$PWD/target/release/prism-bot" \
+    SOAK_BOT_BIN="${SOAK_BOT_BIN:-$PWD/target/release/prism-bot}" \
     cargo test --test bot_soak -- --ignored --nocapture >"$out/bot.log" 2>&1 &
 bot=$!
 
