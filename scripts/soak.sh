@@ -9,6 +9,8 @@
 #
 # PHOTO_DIR: JPEGs to stream (default: ../shared/scripts/make-photo-corpus.sh's 41 photos
 # when that script is there, else fixtures/photos).
+# SOAK_BOT_BIN: the bot to run instead of target/release/prism-bot (a wrapper that sets, say,
+# GLIBC_TUNABLES; the test clears the bot's environment, so settings must come this way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-30}
