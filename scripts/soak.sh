@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Soak (README "Proof"): large photos streamed through `prism process` and through `prism-bot`
-# (each a release binary in its own process; the bot against the tests' Telegram stand-in) side by side for MINUTES, with the memory limit set,
-# resident memory sampled every 5 s. Fails if, for either, a later minute's peak memory is more
+# (each a release binary in its own process; the bot against the tests' Telegram stand-in)
+# side by side for MINUTES, with the memory limit set, resident memory sampled every 5 s. Fails if, for either, a later minute's peak memory is more
 # than 10 % above minute 5's, or a sample is above the limit (scripts/soak_report.py). Writes docs/soak/{cli,bot}.csv,
 # docs/soak/soak.png (the plot, via matplotlib in a throwaway venv) and docs/soak/summary.txt.
 #

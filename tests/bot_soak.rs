@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use standin::{FileRef, StandIn, TOKEN};
+use standin::{FileRef, StandIn};
 
 /// Photos sent at once, then waited for: more than the bot runs at once, so its queue fills.
 const ROUND: usize = 24;
@@ -78,18 +78,16 @@ impl BotProcess {
         let child = Command::new(&binary)
             .env_clear()
             .current_dir(work_dir)
-            .envs([
-                ("TELEGRAM_BOT_TOKEN", TOKEN),
-                ("TELEGRAM_API_URL", standin.url.as_str()),
-                ("DATABASE_URL", database),
-                ("POLLING_TIMEOUT", "1"),
-                ("TELEGRAM_THROTTLE", "false"),
-                ("THREAD_POOL_SIZE", "2"),
-                ("MEMORY_LIMIT_MB", limit_mb),
-                ("HEALTH_ADDR", "off"),
-                ("RATE_LIMIT_PER_USER", "1000000"),
-                ("RUST_LOG", "warn"),
-            ])
+            .envs(botkit::bot_settings(
+                standin,
+                database,
+                &[
+                    ("MEMORY_LIMIT_MB", limit_mb),
+                    ("HEALTH_ADDR", "off"),
+                    ("RATE_LIMIT_PER_USER", "1000000"),
+                    ("RUST_LOG", "warn"),
+                ],
+            ))
             .spawn()
             .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
         BotProcess(child)

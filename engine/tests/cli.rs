@@ -126,7 +126,7 @@ fn bad_pipeline_is_a_usage_error_naming_the_step() {
 }
 
 /// A run that succeeds says nothing that looks like a failure: no driver or loader noise
-/// (Mesa's GL probe printed "error: XDG_RUNTIME_DIR is invalid" on every run).
+/// (Mesa's Vulkan device-select layer printed "error: XDG_RUNTIME_DIR is invalid" on every run).
 #[test]
 fn successful_runs_print_no_error_lines() {
     let out = scratch("quiet");

@@ -36,11 +36,14 @@ pub fn database(test: &str) -> (PathBuf, String) {
     (dir, url)
 }
 
-pub async fn start_bot(
+/// The settings every test bot runs with (stand-in, database, spill file next to it, two
+/// workers), then `settings` on top: what the in-process bots read, and what the soak gives
+/// the `prism-bot` binary as its environment.
+pub fn bot_settings(
     standin: &StandIn,
     database_url: &str,
     settings: &[(&str, &str)],
-) -> RunningBot {
+) -> HashMap<String, String> {
     let mut env: HashMap<String, String> = [
         ("TELEGRAM_BOT_TOKEN", TOKEN),
         ("TELEGRAM_API_URL", standin.url.as_str()),
@@ -62,6 +65,15 @@ pub async fn start_bot(
         + ".spill";
     env.insert("RECORD_SPILL_PATH".into(), spill);
     env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env
+}
+
+pub async fn start_bot(
+    standin: &StandIn,
+    database_url: &str,
+    settings: &[(&str, &str)],
+) -> RunningBot {
+    let env = bot_settings(standin, database_url, settings);
     let config = BotConfig::from_lookup(|name| env.get(name).cloned()).expect("config");
     prism_bot::start(config).await.expect("bot starts")
 }
