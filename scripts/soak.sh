@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Soak (README "Proof"): large photos streamed through `prism process` and through `prism-bot`
 # (each a release binary in its own process; the bot against the tests' Telegram stand-in)
-# side by side for MINUTES, with the memory limit set, resident memory sampled every 5 s. Fails if, for either, a later minute's peak memory is more
-# than 10 % above minute 5's, or a sample is above the limit (scripts/soak_report.py). Writes docs/soak/{cli,bot}.csv,
-# docs/soak/soak.png (the plot, via matplotlib in a throwaway venv) and docs/soak/summary.txt.
+# side by side for MINUTES, with the memory limit set, resident memory sampled every 5 s (with
+# the peak since the previous sample, from VmHWM). Fails if, for either, a later minute's peak
+# is more than 10 % above minute 5's, or a peak is above the limit (scripts/soak_report.py).
+# Writes docs/soak/{cli,bot}.csv, docs/soak/soak.png (the plot, via matplotlib in a throwaway
+# venv) and docs/soak/summary.txt.
 #
 #   usage: scripts/soak.sh [MINUTES=30] [LIMIT_MB=512] [PHOTO_DIR]
 #
@@ -40,12 +42,15 @@ target/release/prism process --threads 1 --memory-limit-mb "$limit_mb" \
     --pipeline "fit:1280x1280|jpeg:85" -o "$cli_out" "${inputs[@]}" >"$out/cli.log" 2>&1 &
 cli=$!
 (
-    echo "seconds,resident_mib,answered"
+    echo "seconds,resident_mib,peak_mib,answered"
     start=$(date +%s)
     while kill -0 "$cli" 2>/dev/null; do
-        rss=$(awk '/^VmRSS/ {print $2 / 1024}' "/proc/$cli/status" 2>/dev/null || true)
+        # Now and the highest since the previous sample (VmHWM, reset through clear_refs).
+        memory=$(awk '/^VmRSS/ {rss = $2 / 1024} /^VmHWM/ {hwm = $2 / 1024} END {if (rss) print rss "," hwm}' \
+            "/proc/$cli/status" 2>/dev/null || true)
+        echo 5 >"/proc/$cli/clear_refs" 2>/dev/null || true
         done_count=$(grep -c '^ok ' "$out/cli.log" || true)
-        [ -n "$rss" ] && echo "$(($(date +%s) - start)),$rss,$done_count"
+        [ -n "$memory" ] && echo "$(($(date +%s) - start)),$memory,$done_count"
         find "$cli_out" -type f -mmin +0.1 -delete
         sleep 5
     done

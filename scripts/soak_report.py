@@ -1,8 +1,9 @@
 """Judges and plots a soak (scripts/soak.sh): for each of cli.csv and bot.csv in the folder,
 the highest resident memory of every minute after minute 5 must stay within 10 % above that of
-minute 5 (per-minute peaks, because single samples swing with what is in flight at that instant;
-growth is what fails, a drop does not), and no sample may exceed the limit. Prints the figures,
-writes soak.png, exits 1 when a bar is missed."""
+minute 5, and no peak may exceed the limit. Peaks, not instants: resident memory swings with
+what is in flight, so each sample carries the highest value since the one before (VmHWM);
+growth is what fails, a drop does not. Prints the figures, writes soak.png, exits 1 when a bar
+is missed."""
 
 import csv
 import sys
@@ -18,13 +19,16 @@ BAND = 0.10
 
 def load(path):
     with open(path) as f:
-        rows = [(float(r["seconds"]), float(r["resident_mib"]), int(r["answered"])) for r in csv.DictReader(f)]
+        rows = [
+            (float(r["seconds"]), float(r["resident_mib"]), float(r["peak_mib"]), int(r["answered"]))
+            for r in csv.DictReader(f)
+        ]
     return rows
 
 
 def minute_peaks(rows):
     peaks = {}
-    for seconds, mib, _ in rows:
+    for seconds, _, mib, _ in rows:
         minute = int(seconds // 60)
         peaks[minute] = max(peaks.get(minute, 0.0), mib)
     return peaks
@@ -40,11 +44,11 @@ def judge(name, rows, limit):
     if settled_minute not in peaks or not later:
         return False, f"{name}: shorter than {SETTLED_AFTER_S // 60 + 2} minutes"
     base = peaks[settled_minute]
-    peak = max(r[1] for r in rows)
+    peak = max(r[2] for r in rows)
     high, low = max(later), min(later)
     ok = high <= base * (1 + BAND) and peak <= limit
     line = (
-        f"{name}: {rows[-1][0] / 60:.1f} min, {rows[-1][2]} images, peak {peak:.0f} MiB (limit {limit:.0f}); "
+        f"{name}: {rows[-1][0] / 60:.1f} min, {rows[-1][3]} images, peak {peak:.0f} MiB (limit {limit:.0f}); "
         f"per-minute peaks: minute 5 {base:.0f} MiB, later minutes {low:.0f}..{high:.0f} MiB "
         f"({(low / base - 1) * 100:+.1f} %..{(high / base - 1) * 100:+.1f} %), last sample {rows[-1][1]:.0f} MiB: "
         f"{'flat' if ok else 'FAILED'}"
@@ -62,7 +66,9 @@ def main():
     fig, ax = plt.subplots(figsize=(9, 4.5))
     labels = {"cli": "prism process (1 thread)", "bot": "prism-bot (2 workers)"}
     for name, rows in runs.items():
-        ax.plot([r[0] / 60 for r in rows], [r[1] for r in rows], label=labels[name])
+        minutes = [r[0] / 60 for r in rows]
+        (line,) = ax.plot(minutes, [r[2] for r in rows], label=f"{labels[name]}, peak")
+        ax.plot(minutes, [r[1] for r in rows], color=line.get_color(), linewidth=0.6, alpha=0.5, label="now")
     ax.axhline(limit, color="red", linestyle="--", label=f"limit {limit:.0f} MiB")
     ax.axvline(SETTLED_AFTER_S / 60, color="grey", linestyle=":", label="minute 5")
     ax.set_xlabel("minutes")

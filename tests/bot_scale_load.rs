@@ -198,7 +198,7 @@ async fn two_instances_on_shared_services_under_load_and_faults() {
     let Some(services) = Services::create("load").await else {
         return;
     };
-    prism_engine::share_one_arena();
+    prism_engine::tune_malloc_for_images();
     let users = setting("PRISM_SCALE_USERS", 100) as usize;
     let window = Duration::from_secs(setting("PRISM_FAULT_SECS", 10));
     let rate = setting("PRISM_FAULT_RATE", 20);

@@ -1,10 +1,11 @@
 //! Soak (not in CI; `scripts/soak.sh` runs it): photos streamed through the real `prism-bot`
 //! binary (SOAK_BOT_BIN, default target/release/prism-bot), in its own process, via the
 //! Telegram stand-in in this one, for SOAK_SECONDS (default 1800) under MEMORY_LIMIT_MB =
-//! SOAK_MEMORY_LIMIT_MB (default 512). The bot's resident memory (its own process only, not
-//! the stand-in's) is written every SOAK_SAMPLE_SECONDS (default 5) to SOAK_CSV as
-//! `seconds,resident_mib,answered`; the script judges and plots it. Photos: the JPEGs in
-//! SOAK_PHOTOS, or the fixture photos.
+//! SOAK_MEMORY_LIMIT_MB (default 512). The bot's memory (its own process only, not the
+//! stand-in's) is written every SOAK_SAMPLE_SECONDS (default 5) to SOAK_CSV as
+//! `seconds,resident_mib,peak_mib,answered`, the peak being the highest since the previous
+//! sample; the script judges and plots it. Photos: the JPEGs in SOAK_PHOTOS, or the fixture
+//! photos.
 
 mod botkit;
 mod common;
@@ -37,15 +38,20 @@ fn photos() -> Vec<Vec<u8>> {
     photos
 }
 
-/// Resident memory of process `pid` in MiB (VmRSS), 0 once it is gone.
-fn resident_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-            line.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
+/// Resident memory of process `pid` in MiB: now (VmRSS) and at its highest since the last
+/// call (VmHWM, then reset through clear_refs, so a peak between two samples is not missed;
+/// where the reset is refused, the peak since start). Zeros once the process is gone.
+fn memory_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .map_or(0.0, |kib| kib / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// The bot process; stopped with SIGTERM (a graceful shutdown) when dropped, even when the
@@ -117,7 +123,7 @@ async fn bot_memory_stays_flat_under_a_stream_of_photos() {
         .collect();
 
     let mut csv = std::fs::File::create(&csv_path).expect("SOAK_CSV");
-    writeln!(csv, "seconds,resident_mib,answered").expect("write");
+    writeln!(csv, "seconds,resident_mib,peak_mib,answered").expect("write");
     let start = Instant::now();
     let deadline = start + Duration::from_secs(seconds);
     let mut next_sample = start;
@@ -146,7 +152,8 @@ async fn bot_memory_stays_flat_under_a_stream_of_photos() {
                     panic!("the bot exited during the soak: {status}");
                 }
                 let at = start.elapsed().as_secs_f64();
-                writeln!(csv, "{at:.1},{:.1},{answered}", resident_mib(bot.0.id())).expect("write");
+                let (resident, peak) = memory_mib(bot.0.id());
+                writeln!(csv, "{at:.1},{resident:.1},{peak:.1},{answered}").expect("write");
                 csv.flush().expect("flush");
                 next_sample += sample_every;
             }

@@ -8,10 +8,10 @@ use prism_bot::BotConfig;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
-    // Before any thread exists: async threads free buffers the engine's workers allocated,
-    // and one arena avoids page faults and keeps freed memory reusable
-    // (see prism_engine::share_one_arena).
-    prism_engine::share_one_arena();
+    // Before any thread exists: one arena, because async threads free buffers the engine's
+    // workers allocated; large blocks mapped on their own, so the heap does not creep up
+    // (see prism_engine::tune_malloc_for_images).
+    prism_engine::tune_malloc_for_images();
     // SAFETY: no other thread exists yet.
     unsafe { prism_engine::quiet_mesa_device_select() };
     tokio::runtime::Builder::new_multi_thread()

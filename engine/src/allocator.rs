@@ -7,14 +7,26 @@
 //! time in the kernel (measured with scripts/bench-memory.sh). In the bot, where async
 //! threads free what workers allocated, per-thread arenas also cost page faults: 74 % of the
 //! engine's own throughput with them, 89 % with one arena (tests/bot_load.rs).
+//!
+//! glibc also raises its mmap threshold to the size of the largest mapped block freed so far
+//! (up to 32 MiB): after the first large photo, pixel rows and encoded results of up to
+//! 20 MB come from the heap, interleave there with long-lived cache entries, and the heap
+//! only grows. In a 30-minute soak of the bot that showed as a step of 70 MiB at minute 7
+//! and then a slow climb (docs/soak/). A fixed threshold keeps every block of
+//! MMAP_THRESHOLD or more in its own mapping, returned to the system when freed.
 
-/// Makes all threads share one malloc arena (glibc only; elsewhere it does nothing). Call
-/// it first thing in `main`; arenas that already exist stay.
-pub fn share_one_arena() {
+/// Blocks this large or larger are mapped on their own, never carved from the heap.
+const MMAP_THRESHOLD: usize = 128 << 10;
+
+/// Makes all threads share one malloc arena and fixes the mmap threshold at 128 KiB (glibc
+/// only; elsewhere it does nothing). Call it first thing in `main`;
+/// arenas that already exist stay.
+pub fn tune_malloc_for_images() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters and takes the allocator's own lock.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int);
     }
 }
 

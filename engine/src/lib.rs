@@ -44,7 +44,7 @@ pub mod pipeline;
 mod pool;
 mod stats;
 
-pub use allocator::{release_free_memory, share_one_arena};
+pub use allocator::{release_free_memory, tune_malloc_for_images};
 pub use backend::gpu::{GpuConfig, GpuInfo, GpuStats, quiet_mesa_device_select};
 pub use backend::{BackendChoice, BackendStatus, BackendUsed};
 pub use codec::{ImageInfo, probe};

@@ -15,7 +15,7 @@ use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use prism_engine::{Engine, EngineConfig};
+use prism_engine::Limits;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc};
@@ -123,7 +123,6 @@ struct Shared {
     downloads_held: tokio::sync::watch::Sender<bool>,
     updates: Notify,
     calls: Notify,
-    engine: Engine,
     /// The stand-in's own runtime, which also runs the webhook deliveries.
     runtime: tokio::runtime::Handle,
 }
@@ -141,11 +140,6 @@ pub struct StandIn {
 
 impl StandIn {
     pub async fn start() -> StandIn {
-        let engine = Engine::new(EngineConfig {
-            threads: 1,
-            ..EngineConfig::default()
-        })
-        .expect("engine");
         // Its own thread and runtime, so its CPU time can be told apart from the bot's.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -160,7 +154,6 @@ impl StandIn {
             updates: Notify::new(),
             calls: Notify::new(),
             downloads_held: tokio::sync::watch::Sender::new(false),
-            engine,
             runtime: runtime.handle().clone(),
         });
         let app = Router::new()
@@ -188,7 +181,7 @@ impl StandIn {
 
     /// Stores a file the bot may fetch, as if a user had uploaded it.
     pub fn add_file(&self, bytes: &[u8]) -> FileRef {
-        store_file(&self.shared.engine, &mut self.lock(), "in", bytes)
+        store_file(&mut self.lock(), "in", bytes)
     }
 
     /// The next `count` send* calls get 429 with `retry_after` seconds.
@@ -806,7 +799,7 @@ fn answer(
         "sendphoto" | "senddocument" | "sendsticker" => {
             let field = &method["send".len()..];
             let file = match files.get(field) {
-                Some(bytes) => store_file(&shared.engine, &mut inner, "sent", bytes),
+                Some(bytes) => store_file(&mut inner, "sent", bytes),
                 None => match params[field].as_str().and_then(|id| inner.files.get(id)) {
                     Some((file, _)) => file.clone(),
                     None => {
@@ -841,9 +834,9 @@ fn answer(
 }
 
 /// Keeps a file (uploaded by a user, `in-N`, or by the bot, `sent-N`) so it can be fetched.
-fn store_file(engine: &Engine, inner: &mut Inner, origin: &str, bytes: &[u8]) -> FileRef {
-    let (width, height) = engine
-        .probe(bytes)
+fn store_file(inner: &mut Inner, origin: &str, bytes: &[u8]) -> FileRef {
+    // Probed without an engine: the stand-in never opens a GPU or starts workers.
+    let (width, height) = prism_engine::probe(bytes, &Limits::default())
         .map_or((0, 0), |info| (info.width, info.height));
     inner.next_file += 1;
     let file = FileRef {
