@@ -182,7 +182,8 @@ async fn hundred_users_send_photos_at_once() {
         .unwrap_or(100);
     // As prism-bot's main does (here other threads exist already; new arenas are not made).
     if allocator_name().starts_with("glibc") {
-        prism_engine::tune_malloc_for_images();
+        prism_engine::share_one_arena();
+        prism_engine::map_large_blocks_separately();
     }
     let photos = photos();
     let inputs: Vec<Vec<u8>> = (0..users)

@@ -198,7 +198,9 @@ async fn two_instances_on_shared_services_under_load_and_faults() {
     let Some(services) = Services::create("load").await else {
         return;
     };
-    prism_engine::tune_malloc_for_images();
+    // As prism-bot's main does.
+    prism_engine::share_one_arena();
+    prism_engine::map_large_blocks_separately();
     let users = setting("PRISM_SCALE_USERS", 100) as usize;
     let window = Duration::from_secs(setting("PRISM_FAULT_SECS", 10));
     let rate = setting("PRISM_FAULT_RATE", 20);

@@ -9,9 +9,10 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
     // Before any thread exists: one arena, because async threads free buffers the engine's
-    // workers allocated; large blocks mapped on their own, so the heap does not creep up
-    // (see prism_engine::tune_malloc_for_images).
-    prism_engine::tune_malloc_for_images();
+    // workers allocated; large blocks mapped on their own, so the heap does not creep up over
+    // hours (see engine/src/allocator.rs).
+    prism_engine::share_one_arena();
+    prism_engine::map_large_blocks_separately();
     // SAFETY: no other thread exists yet.
     unsafe { prism_engine::quiet_mesa_device_select() };
     tokio::runtime::Builder::new_multi_thread()

@@ -9,23 +9,36 @@
 //! engine's own throughput with them, 89 % with one arena (tests/bot_load.rs).
 //!
 //! glibc also raises its mmap threshold to the size of the largest mapped block freed so far
-//! (up to 32 MiB): after the first large photo, pixel rows and encoded results of up to
-//! 20 MB come from the heap, interleave there with long-lived cache entries, and the heap
-//! only grows. In a 30-minute soak of the bot that showed as a step of 70 MiB at minute 7
-//! and then a slow climb (docs/soak/). A fixed threshold keeps every block of
-//! MMAP_THRESHOLD or more in its own mapping, returned to the system when freed.
+//! (up to 32 MiB): after the first large photo, decode planes, pixel rows and encoded results
+//! of up to 32 MB come from the heap. That spares a page fault for every page of every new
+//! buffer (the CLI spends about 10 % more CPU without it: 4.77 against 4.34 s over the photo
+//! corpus), but in a long-running process those blocks interleave in the heap with long-lived
+//! ones (cached results) and the heap only grows: a 30-minute soak of the bot showed a step
+//! of 70 MiB at minute 7 and then a slow climb, flat with the threshold fixed (docs/soak/).
+//! So the bot fixes it ([`map_large_blocks_separately`]) and the CLI, which runs a batch and
+//! exits, keeps glibc's default.
 
 /// Blocks this large or larger are mapped on their own, never carved from the heap.
 const MMAP_THRESHOLD: usize = 128 << 10;
 
-/// Makes all threads share one malloc arena and fixes the mmap threshold at 128 KiB (glibc
-/// only; elsewhere it does nothing). Call it first thing in `main`;
-/// arenas that already exist stay.
-pub fn tune_malloc_for_images() {
+/// Makes all threads share one malloc arena (glibc only; elsewhere it does nothing). Call
+/// it first thing in `main`; arenas that already exist stay.
+pub fn share_one_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters and takes the allocator's own lock.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+/// Fixes glibc's mmap threshold at 128 KiB, so every block of that size or more is its own
+/// mapping, returned to the system when freed: resident memory follows the work in flight
+/// instead of the heap's high-water mark, at the cost of page faults on each new buffer.
+/// For long-running processes; glibc only, elsewhere it does nothing.
+pub fn map_large_blocks_separately() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: as above.
+    unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int);
     }
 }

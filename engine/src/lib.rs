@@ -27,6 +27,7 @@
 mod allocator;
 pub mod backend;
 mod codec;
+mod colour;
 mod config;
 mod engine;
 mod error;
@@ -44,7 +45,7 @@ pub mod pipeline;
 mod pool;
 mod stats;
 
-pub use allocator::{release_free_memory, tune_malloc_for_images};
+pub use allocator::{map_large_blocks_separately, release_free_memory, share_one_arena};
 pub use backend::gpu::{GpuConfig, GpuInfo, GpuStats, quiet_mesa_device_select};
 pub use backend::{BackendChoice, BackendStatus, BackendUsed};
 pub use codec::{ImageInfo, probe};

@@ -51,7 +51,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    prism_engine::tune_malloc_for_images();
+    prism_engine::share_one_arena();
     // SAFETY: no other thread exists yet.
     unsafe { prism_engine::quiet_mesa_device_select() };
     let cli = Cli::parse();
