@@ -52,6 +52,7 @@ fn is_step_name(word: &str) -> bool {
         "flip",
         "orient",
         "noorient",
+        "keepicc",
         "gray",
         "grey",
         "brightness",

@@ -44,7 +44,8 @@ impl Timings {
 /// A processed image and what is known about it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Output {
-    /// The encoded image: oriented, without EXIF, with the input's RGB ICC profile if any.
+    /// The encoded image: oriented, without EXIF, in sRGB without a profile (or, with
+    /// `keepicc`, with the input's RGB profile and values).
     #[serde(skip)]
     pub bytes: Vec<u8>,
     pub format: OutputFormat,
@@ -206,13 +207,13 @@ impl Engine {
         self.inner.pool.shutdown(Some(timeout))
     }
 
-    /// The decode stage alone (header probed and limits checked first): pixels in stored
-    /// orientation, for embedders that run their own operations, and for benchmarks.
+    /// The decode stage alone (header probed and limits checked first): sRGB pixels in
+    /// stored orientation, for embedders that run their own operations, and for benchmarks.
     /// Runs on the caller's thread.
     pub fn decode(&self, bytes: &[u8]) -> Result<(ImageInfo, Frame), Error> {
         guarded(|| {
             let info = self.probe(bytes)?;
-            Ok((info.clone(), codec::decode(bytes, &info, 1.0)?.frame))
+            Ok((info.clone(), codec::decode(bytes, &info, 1.0, false)?.frame))
         })
     }
 
@@ -348,7 +349,7 @@ fn execute(
         clock = now;
     };
 
-    let decoded = codec::decode(bytes, &info, plan.decode_shrink)?;
+    let decoded = codec::decode(bytes, &info, plan.decode_shrink, pipeline.keep_icc)?;
     lap(&mut timings.decode);
 
     let frame = decoded.frame;

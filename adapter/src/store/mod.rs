@@ -217,7 +217,9 @@ pub(crate) fn unix_millis() -> i64 {
 /// Operation names of a canonical pipeline, without the output settings:
 /// `fit:800x800|gray|jpeg:85` → fit, gray.
 pub(crate) fn operation_names(pipeline: &str) -> impl Iterator<Item = &str> {
-    const OUTPUT_STEPS: &[&str] = &["jpeg", "png", "webp", "auto", "maxkb", "noorient"];
+    const OUTPUT_STEPS: &[&str] = &[
+        "jpeg", "png", "webp", "auto", "maxkb", "noorient", "keepicc",
+    ];
     pipeline
         .split('|')
         .map(|step| step.split(':').next().unwrap_or_default().trim())

@@ -6,6 +6,7 @@ use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
 use super::{Decoded, ImageInfo};
+use crate::colour;
 use crate::error::Error;
 use crate::format::ImageFormat;
 use crate::frame::{Frame, Layout};
@@ -91,7 +92,7 @@ pub(super) fn probe(bytes: &[u8]) -> Result<ImageInfo, Error> {
     })
 }
 
-/// Decodes to RGB (grayscale, CMYK and Adobe YCCK are converted by zune-jpeg). A
+/// Decodes to RGB (grayscale by zune-jpeg, CMYK and Adobe YCCK through their profile). A
 /// progressive file that will be shrunk eight times or more is decoded without its
 /// high-frequency scans (see `jpeg_scans`).
 pub(super) fn decode(bytes: &[u8], info: &ImageInfo, shrink: f64) -> Result<Decoded, Error> {
@@ -105,20 +106,64 @@ pub(super) fn decode(bytes: &[u8], info: &ImageInfo, shrink: f64) -> Result<Deco
 }
 
 fn decode_with_zune(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
+    let malformed = |e| Error::malformed(ImageFormat::Jpeg, format!("{e:?}"));
     let options = DecoderOptions::default()
         .set_max_width(usize::from(u16::MAX))
         .set_max_height(usize::from(u16::MAX))
         .jpeg_set_out_colorspace(ColorSpace::RGB);
     let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
-    let pixels = decoder
-        .decode()
-        .map_err(|e| Error::malformed(ImageFormat::Jpeg, format!("{e:?}")))?;
+    decoder.decode_headers().map_err(malformed)?;
+    // Four components are ink, not light: taken as stored and converted through the
+    // file's CMYK profile (zune-jpeg's own formula ignores it).
+    let ink = decoder
+        .input_colorspace()
+        .filter(|space| matches!(space, ColorSpace::CMYK | ColorSpace::YCCK))
+        .filter(|_| decoder.info().is_some_and(|info| info.components == 4));
+    if let Some(space) = ink {
+        decoder.set_options(options.jpeg_set_out_colorspace(space));
+    }
+    let pixels = decoder.decode().map_err(malformed)?;
     let icc_profile = decoder.icc_profile();
     let (width, height) = decoder
         .dimensions()
         .unwrap_or((info.width as usize, info.height as usize));
-    let frame = Frame::new(width as u32, height as u32, Layout::Rgb8, pixels)?;
+    let (width, height) = (width as u32, height as u32);
+    if let Some(space) = ink {
+        let ink = ink_as_icc_expects(space, pixels);
+        return Ok(Decoded {
+            frame: colour::cmyk_to_srgb(width, height, &ink, icc_profile.as_deref())?,
+            icc_profile: None,
+        });
+    }
+    let frame = Frame::new(width, height, Layout::Rgb8, pixels)?;
     Ok(Decoded { frame, icc_profile })
+}
+
+/// Adobe's CMYK JPEGs (Photoshop writes nearly all of them) store ink inverted, 255 for
+/// none, and YCCK stores the inverted C, M, Y as YCbCr; ICC profiles count 0 as no ink.
+/// As libjpeg-based readers do, both become plain CMYK.
+fn ink_as_icc_expects(space: ColorSpace, mut pixels: Vec<u8>) -> Vec<u8> {
+    for pixel in pixels.chunks_exact_mut(4) {
+        if space == ColorSpace::YCCK {
+            // libjpeg decodes YCbCr to RGB and stores 255 - RGB as the ink, so the ink the
+            // profile expects (inverted once more) is the decoded RGB itself (JFIF's matrix).
+            let (y, cb, cr) = (
+                f32::from(pixel[0]),
+                f32::from(pixel[1]) - 128.0,
+                f32::from(pixel[2]) - 128.0,
+            );
+            let byte = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+            pixel[0] = byte(y + 1.402 * cr);
+            pixel[1] = byte(y - 0.344_136 * cb - 0.714_136 * cr);
+            pixel[2] = byte(y + 1.772 * cb);
+            pixel[3] = 255 - pixel[3];
+        } else {
+            for value in pixel.iter_mut() {
+                *value = 255 - *value;
+            }
+        }
+    }
+    pixels
 }
 
 pub(super) fn encode(

@@ -11,6 +11,7 @@ mod webp;
 
 use serde::Serialize;
 
+use crate::colour;
 use crate::error::Error;
 use crate::format::{ImageFormat, OutputFormat};
 use crate::frame::Frame;
@@ -47,7 +48,8 @@ impl ImageInfo {
 /// A decoded image and the colour profile to carry into the output.
 pub(crate) struct Decoded {
     pub frame: Frame,
-    /// Kept only when it describes RGB data, so it stays valid for our RGB output.
+    /// The input's profile when it was kept (it describes RGB data, so it stays valid for
+    /// our RGB output); `None` when the pixels are sRGB.
     pub icc_profile: Option<Vec<u8>>,
 }
 
@@ -73,20 +75,33 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<ImageInfo, Error> {
     Ok(info)
 }
 
-/// Decodes a probed image to RGB or RGBA (an alpha channel opaque everywhere is dropped).
+/// Decodes a probed image to RGB or RGBA (an alpha channel opaque everywhere is dropped),
+/// converted to sRGB through its ICC profile unless `keep_profile` asks for the profile and
+/// the stored values instead (CMYK is converted either way: its profile cannot describe RGB).
 /// `shrink` is how many times smaller the first step will make the image (1.0 when it does
 /// not resample first); a decoder may skip detail that cannot survive that reduction.
-pub(crate) fn decode(bytes: &[u8], info: &ImageInfo, shrink: f64) -> Result<Decoded, Error> {
+pub(crate) fn decode(
+    bytes: &[u8],
+    info: &ImageInfo,
+    shrink: f64,
+    keep_profile: bool,
+) -> Result<Decoded, Error> {
     let decoded = match info.format {
         ImageFormat::Jpeg => jpeg::decode(bytes, info, shrink)?,
         ImageFormat::Png => png::decode(bytes, info)?,
         ImageFormat::Webp => webp::decode(bytes, info)?,
         ImageFormat::Gif => gif::decode(bytes, info)?,
     };
-    Ok(Decoded {
-        frame: decoded.frame.without_opaque_alpha(),
-        icc_profile: decoded.icc_profile.filter(|icc| is_rgb_profile(icc)),
-    })
+    let mut frame = decoded.frame.without_opaque_alpha();
+    let icc_profile = match decoded.icc_profile {
+        Some(icc) if keep_profile => Some(icc).filter(|icc| is_rgb_profile(icc)),
+        Some(icc) => {
+            colour::to_srgb(&mut frame, &icc)?;
+            None
+        }
+        None => None,
+    };
+    Ok(Decoded { frame, icc_profile })
 }
 
 /// Encodes a frame. JPEG has no alpha: transparent frames are flattened over white.

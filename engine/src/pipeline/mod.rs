@@ -53,6 +53,9 @@ impl Default for OutputSpec {
 pub struct Pipeline {
     /// Apply the EXIF orientation before everything else (default true).
     pub auto_orient: bool,
+    /// Keep the input's RGB ICC profile and untouched values (`keepicc`); by default
+    /// profiled pixels are converted to sRGB and the output carries no profile.
+    pub keep_icc: bool,
     pub ops: Vec<Op>,
     pub output: OutputSpec,
 }
@@ -61,6 +64,7 @@ impl Default for Pipeline {
     fn default() -> Self {
         Pipeline {
             auto_orient: true,
+            keep_icc: false,
             ops: Vec::new(),
             output: OutputSpec::default(),
         }
@@ -100,6 +104,7 @@ impl Pipeline {
         match step {
             Step::Op(op) => self.ops.push(op),
             Step::Orient(on) => self.auto_orient = on,
+            Step::KeepProfile => self.keep_icc = true,
             Step::Format { format, quality } => {
                 self.output.format = format;
                 self.output.quality = match format {
@@ -120,12 +125,15 @@ impl Pipeline {
         Ok(())
     }
 
-    /// The one text for this meaning: `noorient` if orientation is off, the ops with
+    /// The one text for this meaning: `noorient` if orientation is off, `keepicc`, the ops with
     /// shortest numbers and default filters omitted, then the output step.
     pub fn canonical(&self) -> String {
         let mut parts: Vec<String> = Vec::new();
         if !self.auto_orient {
             parts.push("noorient".into());
+        }
+        if self.keep_icc {
+            parts.push("keepicc".into());
         }
         parts.extend(self.ops.iter().map(step::format_op));
         parts.push(match self.output.format {

@@ -9,6 +9,8 @@ use crate::ops::{FlipAxis, Op};
 pub(super) enum Step {
     Op(Op),
     Orient(bool),
+    /// Keep the input's RGB profile and values instead of converting to sRGB.
+    KeepProfile,
     Format {
         format: Option<OutputFormat>,
         quality: Option<u8>,
@@ -116,6 +118,7 @@ pub(super) fn parse(text: &str) -> Result<Step, String> {
         }),
         "orient" => no_args(Step::Orient(true))?,
         "noorient" => no_args(Step::Orient(false))?,
+        "keepicc" => no_args(Step::KeepProfile)?,
         "jpeg" | "jpg" | "auto" => Step::Format {
             format: (name != "auto").then_some(OutputFormat::Jpeg),
             quality: args.map(quality).transpose()?,
@@ -279,6 +282,10 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     (
         "orient / noorient",
         "EXIF auto-orientation, applied first; on by default",
+    ),
+    (
+        "keepicc",
+        "keep the input's RGB ICC profile and values (default: convert to sRGB)",
     ),
     ("gray", "grayscale (Rec. 601 luma)"),
     ("brightness:V", "add V% of full scale; -100..=100"),
