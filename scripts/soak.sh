@@ -49,8 +49,8 @@ cli=$!
         memory=$(awk '/^VmRSS/ {rss = $2 / 1024} /^VmHWM/ {hwm = $2 / 1024} END {if (rss) print rss "," hwm}' \
             "/proc/$cli/status" 2>/dev/null || true)
         echo 5 >"/proc/$cli/clear_refs" 2>/dev/null || true
-        done_count=$(grep -c '^ok ' "$out/cli.log" || true)
-        [ -n "$memory" ] && echo "$(($(date +%s) - start)),$memory,$done_count"
+        done_count=$(grep -c '^ok ' "$out/cli.log" 2>/dev/null || true)
+        [ -n "$memory" ] && echo "$(($(date +%s) - start)),$memory,${done_count:-0}"
         find "$cli_out" -type f -mmin +0.1 -delete
         sleep 5
     done
