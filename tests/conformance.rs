@@ -278,6 +278,32 @@ fn sticker_preset_meets_telegram_rules_on_a_12mp_photo() {
 }
 
 #[test]
+fn lossy_webp_is_far_smaller_than_lossless_and_close_to_it() {
+    let photo = read("photos/dragonfly-12mp.jpg");
+    let lossless = process(&photo, "fit:1280|webp:lossless").unwrap();
+    let lossy = process(&photo, "fit:1280|webp:80").unwrap();
+    assert_eq!(lossy.format, prism_engine::OutputFormat::Webp);
+    let ratio = lossy.bytes.len() as f64 / lossless.bytes.len() as f64;
+    assert!(ratio < 0.5, "lossy is {ratio:.3} x lossless");
+    // Decoded by the engine (image-webp, bit-exact to libwebp on its corpus) into PNG.
+    let exact = process_to_rgba(&lossless.bytes, "png");
+    let approximate = process_to_rgba(&lossy.bytes, "png");
+    assert_eq!(
+        exact,
+        process_to_rgba(&photo, "fit:1280|png"),
+        "lossless keeps every pixel"
+    );
+    let similarity = psnr(&exact, &approximate);
+    assert!(similarity > 36.0, "{similarity:.1} dB");
+    let smaller = process(&photo, "fit:1280|webp:80|maxkb:40").unwrap();
+    assert!(
+        smaller.bytes.len() <= 40 * 1024,
+        "{} bytes",
+        smaller.bytes.len()
+    );
+}
+
+#[test]
 fn progressive_shrink_on_load_stays_close_to_a_full_decode() {
     // fit:320 on a 4224x3168 progressive photo shrinks 13x, so its high-frequency scans are
     // skipped; a first step that does not resample (two flips) forces the full decode.

@@ -127,10 +127,10 @@ pub fn parse(text: &str) -> Result<Spec, SpecError> {
     })
 }
 
-/// Numbers, sizes, filters and flip axes follow a step name in the spaced form.
+/// Numbers, sizes, filters, flip axes and `lossless` follow a step name in the spaced form.
 fn looks_like_argument(word: &str) -> bool {
     const WORDS: &[&str] = &[
-        "lanczos3", "mitchell", "catmull", "bilinear", "nearest", "h", "v",
+        "lanczos3", "mitchell", "catmull", "bilinear", "nearest", "h", "v", "lossless",
     ];
     WORDS.contains(&word)
         || word
@@ -188,6 +188,8 @@ mod tests {
             canonical("fit:800|sharpen:0.5")
         );
         assert_eq!(canonical("brightness -20"), canonical("brightness:-20"));
+        assert_eq!(canonical("fit 512 webp 70"), "fit:512x512|webp:70");
+        assert_eq!(canonical("webp lossless"), "webp:lossless");
     }
 
     #[test]

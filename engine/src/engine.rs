@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::backend::{BackendStatus, BackendUsed, Backends};
-use crate::codec::{self, ImageInfo};
+use crate::codec::{self, Compression, ImageInfo};
 use crate::config::EngineConfig;
 use crate::error::Error;
 use crate::format::OutputFormat;
@@ -406,14 +406,15 @@ fn guarded<T>(work: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
         )))
     })
 }
-/// JPEG qualities tried, in order, when a JPEG must fit `maxkb`.
+/// Qualities tried, in order, when a lossy output must fit `maxkb`.
 const SHRINKING_QUALITIES: [u8; 6] = [75, 60, 45, 30, 20, 10];
 /// Low bits dropped per channel, in order, when a lossless output must fit `maxkb`.
 const DROPPED_BITS: [u32; 4] = [1, 2, 3, 4];
 
 /// Encodes in the requested format, or automatically (JPEG unless the frame has an alpha
 /// channel; callers drop an opaque one first), then, if `max_kilobytes` is set and
-/// exceeded, retries with less quality (JPEG) or fewer colour bits (PNG/WebP).
+/// exceeded, retries with less quality (JPEG, lossy WebP) or fewer colour bits (PNG,
+/// lossless WebP).
 fn encode(
     frame: Frame,
     spec: &OutputSpec,
@@ -424,34 +425,40 @@ fn encode(
     } else {
         OutputFormat::Jpeg
     });
+    let compression = match format {
+        OutputFormat::Png => Compression::Lossless,
+        OutputFormat::Webp if spec.lossless => Compression::Lossless,
+        OutputFormat::Jpeg | OutputFormat::Webp => Compression::Lossy(spec.quality),
+    };
     let Some(max_kilobytes) = spec.max_kilobytes else {
-        return codec::encode(frame, format, spec.quality, icc).map(|bytes| (format, bytes));
+        return codec::encode(frame, format, compression, icc).map(|bytes| (format, bytes));
     };
     // Only a size bound needs the frame again for retries.
-    let bytes = codec::encode(frame.clone(), format, spec.quality, icc)?;
+    let bytes = codec::encode(frame.clone(), format, compression, icc)?;
     let max_bytes = max_kilobytes as usize * 1024;
     if bytes.len() <= max_bytes {
         return Ok((format, bytes));
     }
     let mut smallest = bytes.len();
-    if format == OutputFormat::Jpeg {
-        for quality in SHRINKING_QUALITIES
-            .into_iter()
-            .filter(|&q| q < spec.quality)
-        {
-            let bytes = codec::encode(frame.clone(), format, quality, icc)?;
-            if bytes.len() <= max_bytes {
-                return Ok((format, bytes));
+    match compression {
+        Compression::Lossy(first) => {
+            for quality in SHRINKING_QUALITIES.into_iter().filter(|&q| q < first) {
+                let bytes = codec::encode(frame.clone(), format, Compression::Lossy(quality), icc)?;
+                if bytes.len() <= max_bytes {
+                    return Ok((format, bytes));
+                }
+                smallest = smallest.min(bytes.len());
             }
-            smallest = smallest.min(bytes.len());
         }
-    } else {
-        for bits in DROPPED_BITS {
-            let bytes = codec::encode(reduce_precision(&frame, bits), format, spec.quality, icc)?;
-            if bytes.len() <= max_bytes {
-                return Ok((format, bytes));
+        Compression::Lossless => {
+            for bits in DROPPED_BITS {
+                let bytes =
+                    codec::encode(reduce_precision(&frame, bits), format, compression, icc)?;
+                if bytes.len() <= max_bytes {
+                    return Ok((format, bytes));
+                }
+                smallest = smallest.min(bytes.len());
             }
-            smallest = smallest.min(bytes.len());
         }
     }
     Err(Error::Limits(format!(

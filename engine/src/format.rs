@@ -50,7 +50,7 @@ impl std::fmt::Display for ImageFormat {
 pub enum OutputFormat {
     Jpeg,
     Png,
-    /// Lossless WebP.
+    /// WebP, lossy at the pipeline's quality or lossless (`webp:lossless`).
     Webp,
 }
 

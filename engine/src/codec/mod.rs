@@ -104,19 +104,35 @@ pub(crate) fn decode(
     Ok(Decoded { frame, icc_profile })
 }
 
-/// Encodes a frame. JPEG has no alpha: transparent frames are flattened over white.
+/// How an encoder may trade pixels for bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Compression {
+    /// Quality 1..=100 (JPEG, WebP).
+    Lossy(u8),
+    /// Every pixel kept (PNG always, WebP on request).
+    Lossless,
+}
+
+/// Encodes a frame. JPEG has no alpha: transparent frames are flattened over white; it is
+/// always lossy, PNG always lossless (a `Lossy` quality is ignored where it cannot apply).
 pub(crate) fn encode(
     frame: Frame,
     format: OutputFormat,
-    jpeg_quality: u8,
+    compression: Compression,
     icc_profile: Option<&[u8]>,
 ) -> Result<Vec<u8>, Error> {
-    match format {
-        OutputFormat::Jpeg => {
-            jpeg::encode(&frame.flattened([255, 255, 255]), jpeg_quality, icc_profile)
+    match (format, compression) {
+        (OutputFormat::Jpeg, Compression::Lossy(quality)) => {
+            jpeg::encode(&frame.flattened([255, 255, 255]), quality, icc_profile)
         }
-        OutputFormat::Png => png::encode(&frame, icc_profile),
-        OutputFormat::Webp => webp::encode(&frame, icc_profile),
+        (OutputFormat::Jpeg, Compression::Lossless) => {
+            Err(Error::Internal("JPEG has no lossless mode here".into()))
+        }
+        (OutputFormat::Png, _) => png::encode(&frame, icc_profile),
+        (OutputFormat::Webp, Compression::Lossy(quality)) => {
+            webp::encode_lossy(&frame, quality, icc_profile)
+        }
+        (OutputFormat::Webp, Compression::Lossless) => webp::encode_lossless(&frame, icc_profile),
     }
 }
 

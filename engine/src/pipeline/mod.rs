@@ -25,8 +25,10 @@ pub const DEFAULT_QUALITY: u8 = 85;
 pub struct OutputSpec {
     /// `None` picks JPEG for opaque results and PNG when transparency remains.
     pub format: Option<OutputFormat>,
-    /// JPEG quality 1..=100 (also used by `auto` when it picks JPEG).
+    /// JPEG and lossy WebP quality 1..=100 (also used by `auto` when it picks JPEG).
     pub quality: u8,
+    /// WebP keeps every pixel (`webp:lossless`) instead of encoding at `quality`.
+    pub lossless: bool,
     /// Upper bound on the output size in KiB.
     pub max_kilobytes: Option<u32>,
 }
@@ -36,6 +38,7 @@ impl Default for OutputSpec {
         OutputSpec {
             format: None,
             quality: DEFAULT_QUALITY,
+            lossless: false,
             max_kilobytes: None,
         }
     }
@@ -105,12 +108,14 @@ impl Pipeline {
             Step::Op(op) => self.ops.push(op),
             Step::Orient(on) => self.auto_orient = on,
             Step::KeepProfile => self.keep_icc = true,
-            Step::Format { format, quality } => {
+            Step::Format {
+                format,
+                quality,
+                lossless,
+            } => {
                 self.output.format = format;
-                self.output.quality = match format {
-                    Some(OutputFormat::Png | OutputFormat::Webp) => DEFAULT_QUALITY,
-                    _ => quality.unwrap_or(DEFAULT_QUALITY),
-                };
+                self.output.quality = quality.unwrap_or(DEFAULT_QUALITY);
+                self.output.lossless = lossless;
             }
             Step::MaxKilobytes(kb) => self.output.max_kilobytes = Some(kb),
             Step::Preset(expansion) => {
@@ -141,7 +146,8 @@ impl Pipeline {
             None => format!("auto:{}", self.output.quality),
             Some(OutputFormat::Jpeg) => format!("jpeg:{}", self.output.quality),
             Some(OutputFormat::Png) => "png".into(),
-            Some(OutputFormat::Webp) => "webp".into(),
+            Some(OutputFormat::Webp) if self.output.lossless => "webp:lossless".into(),
+            Some(OutputFormat::Webp) => format!("webp:{}", self.output.quality),
         });
         if let Some(kb) = self.output.max_kilobytes {
             parts.push(format!("maxkb:{kb}"));
@@ -238,9 +244,15 @@ mod tests {
             "noorient|scale:0.5:nearest|auto"
         );
         assert_eq!(canonical(""), "auto");
+        assert_eq!(canonical("webp"), "webp:85");
+        assert_eq!(canonical("webp:60|maxkb:50"), "webp:60|maxkb:50");
+        assert_eq!(canonical("webp:lossless"), "webp:lossless");
+        assert_eq!(canonical("webp:lossless|jpeg:70"), "jpeg:70");
         for text in [
             "fill:10x20:mitchell|gray|blur:1.5|auto:70|maxkb:100",
             "crop:1,2,3,4|rotate:270|flip:v",
+            "webp:lossless",
+            "webp:70",
         ] {
             assert_eq!(
                 canonical(&canonical(text)),
@@ -252,7 +264,7 @@ mod tests {
 
     #[test]
     fn presets_expand() {
-        assert_eq!(canonical("sticker"), "longest:512|webp|maxkb:512");
+        assert_eq!(canonical("sticker"), "longest:512|webp:85|maxkb:512");
         assert_eq!(canonical("avatar"), "fill:640x640|jpeg:90");
         assert_eq!(canonical("thumbnail|gray"), "fit:320x320|gray|auto:80");
         assert_eq!(canonical("compress"), "fit:2048x2048|jpeg:75");
@@ -273,6 +285,8 @@ mod tests {
             ("rotate:45", "90, 180 or 270"),
             ("crop:1,2,3", "X,Y,W,H"),
             ("jpeg:0", "out of range"),
+            ("webp:101", "out of range"),
+            ("webp:best", "not a valid number"),
             ("scale", "needs an argument"),
             ("flip:x", "h or v"),
         ];

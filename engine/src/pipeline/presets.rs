@@ -9,8 +9,8 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
     ),
     (
         "sticker",
-        "longest:512|webp|maxkb:512",
-        "Telegram sticker: longest side exactly 512 px, WebP (what sendSticker uploads), at most 512 KB",
+        "longest:512|webp:85|maxkb:512",
+        "Telegram sticker: longest side exactly 512 px, lossy WebP (what sendSticker uploads), at most 512 KB",
     ),
     (
         "avatar",

@@ -14,6 +14,8 @@ pub(super) enum Step {
     Format {
         format: Option<OutputFormat>,
         quality: Option<u8>,
+        /// `webp:lossless`: every pixel kept.
+        lossless: bool,
     },
     MaxKilobytes(u32),
     Preset(&'static str),
@@ -122,15 +124,21 @@ pub(super) fn parse(text: &str) -> Result<Step, String> {
         "jpeg" | "jpg" | "auto" => Step::Format {
             format: (name != "auto").then_some(OutputFormat::Jpeg),
             quality: args.map(quality).transpose()?,
+            lossless: false,
         },
         "png" => no_args(Step::Format {
             format: Some(OutputFormat::Png),
             quality: None,
+            lossless: false,
         })?,
-        "webp" => no_args(Step::Format {
-            format: Some(OutputFormat::Webp),
-            quality: None,
-        })?,
+        "webp" => {
+            let lossless = args == Some("lossless");
+            Step::Format {
+                format: Some(OutputFormat::Webp),
+                quality: args.filter(|_| !lossless).map(quality).transpose()?,
+                lossless,
+            }
+        }
         "maxkb" => {
             let kb: u32 = number(need()?)?;
             in_range("maxkb", kb, MAX_KILOBYTES)?;
@@ -307,7 +315,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
         "N x N blocks of their average colour; 2..=1024",
     ),
     (
-        "jpeg[:Q] | png | webp | auto[:Q]",
+        "jpeg[:Q] | png | webp[:Q] | webp:lossless | auto[:Q]",
         "output format (auto: JPEG if opaque, else PNG); Q 1..=100, default 85; the last one wins",
     ),
     (
