@@ -303,6 +303,67 @@ fn lossy_webp_is_far_smaller_than_lossless_and_close_to_it() {
     );
 }
 
+/// Smooth sky, 1200×400, with a 280×160 patch of the dragonfly photo pasted at `left`.
+fn sky_with_subject_at(left: u32) -> (Vec<u8>, impl Fn(u32, u32) -> [u8; 3]) {
+    let subject = process_to_rgba(
+        &read("photos/dragonfly-1280.jpg"),
+        "fit:640|crop:240,120,280,160|png",
+    );
+    let sky = |_x: u32, y: u32| [40 + (y / 10) as u8, 110 + (y / 8) as u8, 220];
+    let (width, height) = (1200u32, 400u32);
+    let mut rgb = Vec::with_capacity((width * height * 3) as usize);
+    for y in 0..height {
+        for x in 0..width {
+            let (sx, sy) = (x.wrapping_sub(left), y.wrapping_sub(120));
+            if sx < subject.width && sy < subject.height {
+                let at = ((sy * subject.width + sx) * 4) as usize;
+                rgb.extend_from_slice(&subject.pixels[at..at + 3]);
+            } else {
+                rgb.extend_from_slice(&sky(x, y));
+            }
+        }
+    }
+    let mut png = Vec::new();
+    let mut encoder = png::Encoder::new(&mut png, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder
+        .write_header()
+        .unwrap()
+        .write_image_data(&rgb)
+        .unwrap();
+    (png, sky)
+}
+
+#[test]
+fn smart_fill_follows_an_off_centre_subject() {
+    for left in [0, 40, 460, 860, 920] {
+        let (scene, sky) = sky_with_subject_at(left);
+        let centred = (400..=520).contains(&left);
+        for (gravity, must_hold) in [("attention", true), ("entropy", true), ("centre", centred)] {
+            // 1200x400 to 400x400 crops only, so the output pixels are the scene's.
+            let out = process_to_rgba(&scene, &format!("fill:400x400:{gravity}|png"));
+            let subject_pixels = out
+                .pixels
+                .chunks_exact(4)
+                .enumerate()
+                .filter(|(i, px)| {
+                    let y = *i as u32 / out.width;
+                    px[..3] != sky(0, y)
+                })
+                .count();
+            let held = subject_pixels as f64 / (280.0 * 160.0);
+            if must_hold {
+                assert!(held > 0.99, "{gravity} at {left}: {held:.2} of the subject");
+            } else {
+                assert!(
+                    held < 0.01,
+                    "{gravity} at {left}: {held:.2}: the test can fail"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn progressive_shrink_on_load_stays_close_to_a_full_decode() {
     // fit:320 on a 4224x3168 progressive photo shrinks 13x, so its high-frequency scans are

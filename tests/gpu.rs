@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 use prism_engine::backend::cpu;
 use prism_engine::backend::gpu::GpuBackend;
 use prism_engine::{
-    BackendChoice, BackendUsed, Engine, EngineConfig, Filter, Frame, GpuConfig, Layout, Op,
-    Orientation, Pipeline,
+    BackendChoice, BackendUsed, Engine, EngineConfig, Filter, Frame, GpuConfig, Gravity, Layout,
+    Op, Orientation, Pipeline,
 };
 
 fn in_ci() -> bool {
@@ -157,6 +157,7 @@ fn every_op(width: u32, height: u32) -> Vec<Op> {
                 width: 16,
                 height: 9,
                 filter,
+                gravity: Gravity::Centre,
             },
             Op::Scale {
                 factor: 0.37,

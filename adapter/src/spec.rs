@@ -127,10 +127,22 @@ pub fn parse(text: &str) -> Result<Spec, SpecError> {
     })
 }
 
-/// Numbers, sizes, filters, flip axes and `lossless` follow a step name in the spaced form.
+/// Numbers, sizes, filters, gravities, flip axes and `lossless` follow a step name in the
+/// spaced form.
 fn looks_like_argument(word: &str) -> bool {
     const WORDS: &[&str] = &[
-        "lanczos3", "mitchell", "catmull", "bilinear", "nearest", "h", "v", "lossless",
+        "lanczos3",
+        "mitchell",
+        "catmull",
+        "bilinear",
+        "nearest",
+        "centre",
+        "center",
+        "entropy",
+        "attention",
+        "h",
+        "v",
+        "lossless",
     ];
     WORDS.contains(&word)
         || word
@@ -190,6 +202,10 @@ mod tests {
         assert_eq!(canonical("brightness -20"), canonical("brightness:-20"));
         assert_eq!(canonical("fit 512 webp 70"), "fit:512x512|webp:70");
         assert_eq!(canonical("webp lossless"), "webp:lossless");
+        assert_eq!(
+            canonical("fill 640 640 attention"),
+            "fill:640x640:attention|auto"
+        );
     }
 
     #[test]

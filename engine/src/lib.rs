@@ -55,7 +55,7 @@ pub use error::{Error, ErrorKind, PipelineError};
 pub use format::{ImageFormat, OutputFormat};
 pub use frame::{Frame, Layout};
 pub use limits::Limits;
-pub use ops::{Filter, Op};
+pub use ops::{Filter, Gravity, Op};
 pub use orientation::Orientation;
 pub use pipeline::{OutputSpec, Pipeline};
 pub use pool::ShutdownReport;

@@ -131,7 +131,8 @@ impl Backends {
     }
 
     /// Runs the orientation and the ops on the chosen backend; anything the GPU does not
-    /// finish runs again on the CPU from the same decoded frame.
+    /// finish runs again on the CPU from the same decoded frame, and pipelines with a smart
+    /// crop run on the CPU from the start.
     pub fn run(
         &self,
         frame: Frame,
@@ -146,7 +147,8 @@ impl Backends {
                 _ => cost::gpu_pays(size, ops, sizes),
             };
             let has_work = orientation != Orientation::Normal || !ops.is_empty();
-            if wanted && has_work {
+            let gpu_can = !ops.iter().any(Op::places_by_content);
+            if wanted && has_work && gpu_can {
                 match gpu.run(&frame, orientation, ops, sizes) {
                     Ok(out) => return Ok((out, BackendUsed::Gpu)),
                     Err(NotOnGpu::TooLarge | NotOnGpu::Disabled | NotOnGpu::Failed(_)) => {}

@@ -5,11 +5,13 @@ mod alpha;
 pub(crate) mod blur;
 pub(crate) mod color;
 pub(crate) mod geometry;
+mod gravity;
 mod pixelate;
 pub(crate) mod resize;
 
 use serde::{Deserialize, Serialize};
 
+pub use gravity::Gravity;
 pub use resize::Filter;
 
 use crate::error::Error;
@@ -31,12 +33,15 @@ pub enum Op {
         #[serde(default)]
         filter: Filter,
     },
-    /// Covers the box exactly (enlarging if needed), centre-cropping what overflows.
+    /// Covers the box exactly (enlarging if needed), cropping what overflows where
+    /// `gravity` says (the centre by default).
     Fill {
         width: u32,
         height: u32,
         #[serde(default)]
         filter: Filter,
+        #[serde(default)]
+        gravity: Gravity,
     },
     /// Exactly `width`×`height`, aspect not kept.
     Resize {
@@ -210,6 +215,12 @@ impl Op {
         })
     }
 
+    /// Whether the op places its geometry by looking at the pixels (a smart `fill`), which
+    /// the GPU's pass plan, made before any pixel is there, cannot do.
+    pub fn places_by_content(&self) -> bool {
+        matches!(self, Op::Fill { gravity, .. } if gravity.reads_pixels())
+    }
+
     /// Runs the step on the CPU, producing the size [`Op::output_size`] planned.
     pub fn apply(&self, frame: Frame, (width, height): (u32, u32)) -> Result<Frame, Error> {
         let mut frame = frame;
@@ -218,9 +229,14 @@ impl Op {
             | Op::Scale { filter, .. }
             | Op::Longest { filter, .. }
             | Op::Resize { filter, .. } => {
-                return resize::resize(&frame, width, height, filter, false);
+                return resize::resize(&frame, width, height, filter, None);
             }
-            Op::Fill { filter, .. } => return resize::resize(&frame, width, height, filter, true),
+            Op::Fill {
+                filter, gravity, ..
+            } => {
+                let centering = gravity.centering(&frame, (width, height));
+                return resize::resize(&frame, width, height, filter, Some(centering));
+            }
             Op::Crop { x, y, .. } => return geometry::crop(&frame, x, y, width, height),
             Op::Rotate { degrees } => {
                 let orientation = match degrees {

@@ -54,14 +54,15 @@ impl Filter {
     }
 }
 
-/// Resamples to exactly `width`×`height`. With `cover`, the source is centre-cropped to the
-/// target's aspect ratio first (the `fill` mode); otherwise it is stretched.
+/// Resamples to exactly `width`×`height`. With `cover`, the source is cropped to the
+/// target's aspect ratio first (the `fill` mode), the overflow cut at these fractions from
+/// the start of each axis (0.5: centred); otherwise it is stretched.
 pub fn resize(
     frame: &Frame,
     width: u32,
     height: u32,
     filter: Filter,
-    cover: bool,
+    cover: Option<(f64, f64)>,
 ) -> Result<Frame, Error> {
     if (width, height) == (frame.width(), frame.height()) {
         return Ok(frame.clone());
@@ -75,8 +76,8 @@ pub fn resize(
         .map_err(|e| internal(&e))?;
     let mut target = Image::new(width, height, pixel_type);
     let mut options = ResizeOptions::new().resize_alg(filter.algorithm());
-    if cover {
-        options = options.fit_into_destination(Some((0.5, 0.5)));
+    if let Some(centering) = cover {
+        options = options.fit_into_destination(Some(centering));
     }
     Resizer::new()
         .resize(&source, &mut target, &options)
@@ -92,7 +93,7 @@ mod tests {
     fn flat_colour_survives_every_filter() {
         let frame = Frame::new(7, 5, Layout::Rgb8, [10u8, 200, 90].repeat(35)).unwrap();
         for filter in Filter::ALL {
-            let out = resize(&frame, 3, 11, filter, false).unwrap();
+            let out = resize(&frame, 3, 11, filter, None).unwrap();
             assert_eq!((out.width(), out.height()), (3, 11));
             assert!(
                 out.data().chunks_exact(3).all(|p| p == [10, 200, 90]),
@@ -106,7 +107,7 @@ mod tests {
         // Left third red, middle third green, right third blue; a 1×1 cover keeps green.
         let row: Vec<u8> = [[255, 0, 0], [0, 255, 0], [0, 0, 255]].concat();
         let frame = Frame::new(3, 1, Layout::Rgb8, row).unwrap();
-        let out = resize(&frame, 1, 1, Filter::Nearest, true).unwrap();
+        let out = resize(&frame, 1, 1, Filter::Nearest, Some((0.5, 0.5))).unwrap();
         assert_eq!(out.data(), &[0, 255, 0]);
     }
 
@@ -115,7 +116,7 @@ mod tests {
         // Opaque white next to fully transparent red: the average must not turn pink.
         let frame =
             Frame::new(2, 1, Layout::Rgba8, vec![255, 255, 255, 255, 255, 0, 0, 0]).unwrap();
-        let out = resize(&frame, 1, 1, Filter::Bilinear, false).unwrap();
+        let out = resize(&frame, 1, 1, Filter::Bilinear, None).unwrap();
         assert_eq!(&out.data()[..3], &[255, 255, 255]);
     }
 

@@ -245,6 +245,12 @@ mod tests {
         );
         assert_eq!(canonical(""), "auto");
         assert_eq!(canonical("webp"), "webp:85");
+        assert_eq!(canonical("fill:64:center"), "fill:64x64|auto");
+        assert_eq!(
+            canonical("fill:64x32:entropy:mitchell"),
+            "fill:64x32:mitchell:entropy|auto"
+        );
+        assert_eq!(canonical("fill:9:attention"), "fill:9x9:attention|auto");
         assert_eq!(canonical("webp:60|maxkb:50"), "webp:60|maxkb:50");
         assert_eq!(canonical("webp:lossless"), "webp:lossless");
         assert_eq!(canonical("webp:lossless|jpeg:70"), "jpeg:70");
@@ -253,6 +259,7 @@ mod tests {
             "crop:1,2,3,4|rotate:270|flip:v",
             "webp:lossless",
             "webp:70",
+            "fill:5x7:nearest:attention",
         ] {
             assert_eq!(
                 canonical(&canonical(text)),
@@ -265,7 +272,7 @@ mod tests {
     #[test]
     fn presets_expand() {
         assert_eq!(canonical("sticker"), "longest:512|webp:85|maxkb:512");
-        assert_eq!(canonical("avatar"), "fill:640x640|jpeg:90");
+        assert_eq!(canonical("avatar"), "fill:640x640:attention|jpeg:90");
         assert_eq!(canonical("thumbnail|gray"), "fit:320x320|gray|auto:80");
         assert_eq!(canonical("compress"), "fit:2048x2048|jpeg:75");
     }
@@ -286,6 +293,10 @@ mod tests {
             ("crop:1,2,3", "X,Y,W,H"),
             ("jpeg:0", "out of range"),
             ("webp:101", "out of range"),
+            ("fit:10:attention", "no gravity"),
+            ("scale:0.5:entropy", "only fill"),
+            ("fill:10:entropy:attention", "a second filter or gravity"),
+            ("fill:10:north", "unknown filter"),
             ("webp:best", "not a valid number"),
             ("scale", "needs an argument"),
             ("flip:x", "h or v"),

@@ -14,8 +14,8 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
     ),
     (
         "avatar",
-        "fill:640x640|jpeg:90",
-        "square 640x640 profile picture, centre-cropped",
+        "fill:640x640:attention|jpeg:90",
+        "square 640x640 profile picture, cropped around the subject (edges, colour, skin)",
     ),
     (
         "compress",

@@ -1,8 +1,7 @@
 //! The text form of one step: parsing `name[:args]` and printing the canonical form.
 
 use crate::format::OutputFormat;
-use crate::ops::Filter;
-use crate::ops::{FlipAxis, Op};
+use crate::ops::{Filter, FlipAxis, Gravity, Op};
 
 /// What a piece of pipeline text stands for.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +37,10 @@ pub(super) fn parse(text: &str) -> Result<Step, String> {
     let need = || args.ok_or_else(|| format!("`{name}` needs an argument, e.g. {}", example(name)));
     let step = match name {
         "fit" | "fill" | "resize" => {
-            let (size, filter) = split_filter(need()?)?;
+            let (size, filter, gravity) = split_options(need()?)?;
+            if gravity.is_some() && name != "fill" {
+                return Err(format!("{name} does not crop, so it takes no gravity"));
+            }
             let (width, height) = parse_box(size)?;
             Step::Op(match name {
                 "fit" => Op::Fit {
@@ -50,6 +52,7 @@ pub(super) fn parse(text: &str) -> Result<Step, String> {
                     width,
                     height,
                     filter,
+                    gravity: gravity.unwrap_or_default(),
                 },
                 _ => Op::Resize {
                     width,
@@ -173,16 +176,36 @@ fn example(name: &str) -> &'static str {
 }
 
 fn split_filter(args: &str) -> Result<(&str, Filter), String> {
-    match args.split_once(':') {
-        None => Ok((args, Filter::default())),
-        Some((size, name)) => {
-            let filter = Filter::from_name(name).ok_or_else(|| {
-                let names: Vec<&str> = Filter::ALL.iter().map(|f| f.name()).collect();
-                format!("unknown filter `{name}` (one of {})", names.join(", "))
-            })?;
-            Ok((size, filter))
+    match split_options(args)? {
+        (value, filter, None) => Ok((value, filter)),
+        (_, _, Some(gravity)) => Err(format!("only fill takes a gravity (`{}`)", gravity.name())),
+    }
+}
+
+/// `VALUE[:FILTER][:GRAVITY]`, the two names in either order.
+fn split_options(args: &str) -> Result<(&str, Filter, Option<Gravity>), String> {
+    let mut parts = args.split(':');
+    let value = parts.next().unwrap_or_default();
+    let (mut filter, mut gravity) = (None, None);
+    for name in parts {
+        let repeated = if let Some(f) = Filter::from_name(name) {
+            filter.replace(f).is_some()
+        } else if let Some(g) = Gravity::from_name(name) {
+            gravity.replace(g).is_some()
+        } else {
+            let filters: Vec<&str> = Filter::ALL.iter().map(|f| f.name()).collect();
+            let gravities: Vec<&str> = Gravity::ALL.iter().map(|g| g.name()).collect();
+            return Err(format!(
+                "unknown filter `{name}` (one of {}; fill also takes a gravity: {})",
+                filters.join(", "),
+                gravities.join(", ")
+            ));
+        };
+        if repeated {
+            return Err(format!("`{name}`: a second filter or gravity"));
         }
     }
+    Ok((value, filter.unwrap_or_default(), gravity))
 }
 
 /// `WxH`, or a single number for a square box.
@@ -235,7 +258,14 @@ pub(super) fn format_op(op: &Op) -> String {
             width,
             height,
             filter: f,
-        } => format!("fill:{width}x{height}{}", filter(f)),
+            gravity,
+        } => {
+            let gravity = match gravity {
+                Gravity::Centre => String::new(),
+                other => format!(":{}", other.name()),
+            };
+            format!("fill:{width}x{height}{}{gravity}", filter(f))
+        }
         Op::Resize {
             width,
             height,
@@ -272,8 +302,8 @@ pub const OPERATIONS: &[(&str, &str)] = &[
         "fit inside the box, keep aspect, never enlarge (fit:N = NxN); W,H 1..=16384",
     ),
     (
-        "fill:WxH[:FILTER]",
-        "cover the box exactly, centre-crop the overflow (enlarges if needed)",
+        "fill:WxH[:FILTER][:GRAVITY]",
+        "cover the box exactly, crop the overflow (enlarges if needed); GRAVITY centre (default), entropy (busiest part) or attention (edges, colour, skin)",
     ),
     ("resize:WxH[:FILTER]", "exactly WxH, aspect not kept"),
     ("scale:F[:FILTER]", "multiply both sides by F; 0.01..=10"),

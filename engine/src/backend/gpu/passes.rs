@@ -533,6 +533,7 @@ mod tests {
             width: 10,
             height: 20,
             filter: Filter::Lanczos3,
+            gravity: crate::ops::Gravity::Centre,
         };
         let plan = plan((10, 20), Orientation::Normal, &[fill], &[(10, 20)]);
         assert!(plan.passes.is_empty());
