@@ -1,6 +1,6 @@
-//! Hostile and broken inputs: every one gives a typed error (or, for a truncated file a
-//! decoder can still read, an image), never a panic. A panic inside the engine would come
-//! back as `ErrorKind::Internal`, so that kind fails these tests.
+//! Hostile and broken inputs: every one gives a typed error, never a panic; a truncated
+//! file of any format is refused. A panic inside the engine would come back as
+//! `ErrorKind::Internal`, so that kind fails these tests.
 
 mod common;
 
@@ -79,14 +79,37 @@ fn empty_garbage_and_wrong_magic_are_refused() {
 }
 
 #[test]
-fn truncation_at_every_offset_never_panics() {
+fn truncation_at_every_offset_is_refused_without_panics() {
     let engine = engine();
     for sample in SAMPLES {
         let bytes = read(sample);
         let step = (bytes.len() / 400).max(1);
         for cut in (0..bytes.len()).step_by(step) {
-            assert_no_internal(engine, &bytes[..cut], &format!("{sample} cut at {cut}"));
+            let what = format!("{sample} cut at {cut} of {}", bytes.len());
+            let kind = assert_no_internal(engine, &bytes[..cut], &what);
+            assert!(kind.is_some(), "{what}: a truncated file must be refused");
         }
+    }
+}
+
+#[test]
+fn a_cut_says_truncated_for_every_format() {
+    // Cut just before the end marker: each decoder could still produce the whole first
+    // frame (JPEG by filling in, GIF and animated WebP from their first frame).
+    for (sample, keep) in [
+        ("libjpeg-turbo/testorig.jpg", 2),
+        ("generated/animated.gif", 1),
+        ("generated/animated.webp", 14),
+        ("libwebp/test.webp", 40),
+        ("pngsuite/basn6a16.png", 3),
+    ] {
+        let bytes = read(sample);
+        let error = engine()
+            .process(&bytes[..bytes.len() - keep], &pipeline())
+            .expect_err(sample);
+        assert_eq!(error.kind(), ErrorKind::Malformed, "{sample}: {error}");
+        assert!(error.to_string().contains("truncated"), "{sample}: {error}");
+        engine().process(&bytes, &pipeline()).expect(sample);
     }
 }
 

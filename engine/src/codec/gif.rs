@@ -22,6 +22,14 @@ pub(super) fn probe(bytes: &[u8]) -> Result<ImageInfo, Error> {
     })
 }
 
+/// Whether the file ends with the GIF trailer (0x3B), NUL padding after it allowed.
+pub(super) fn is_complete(bytes: &[u8]) -> bool {
+    bytes.iter().rev().find(|&&byte| byte != 0) == Some(&TRAILER)
+}
+
+/// The byte that ends every GIF file.
+const TRAILER: u8 = 0x3B;
+
 pub(super) fn decode(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
     let malformed = |e: gif::DecodingError| Error::malformed(ImageFormat::Gif, e);
     let mut options = gif::DecodeOptions::new();

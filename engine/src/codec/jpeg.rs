@@ -15,6 +15,23 @@ use crate::orientation::Orientation;
 /// Walks the marker segments up to the first scan: dimensions from SOF, orientation from
 /// APP1/Exif, ICC presence from APP2. Refuses coding processes zune-jpeg cannot decode.
 pub(super) fn probe(bytes: &[u8]) -> Result<ImageInfo, Error> {
+    walk_headers(bytes).map(|(info, _)| info)
+}
+
+/// Whether the end-of-image marker follows the first scan. Entropy-coded data cannot hold
+/// it (a 0xFF there is followed by 0x00 or a restart marker), and segments before the scan
+/// (an EXIF thumbnail's own EOI) are skipped by the walk, so a file cut anywhere in its
+/// scans has none.
+pub(super) fn is_complete(bytes: &[u8]) -> bool {
+    walk_headers(bytes).is_ok_and(|(_, first_scan)| {
+        bytes[first_scan..]
+            .windows(2)
+            .any(|pair| pair == [0xFF, 0xD9])
+    })
+}
+
+/// The probe's walk; also returns where the first scan's segment starts.
+fn walk_headers(bytes: &[u8]) -> Result<(ImageInfo, usize), Error> {
     let malformed = |reason: &str| Error::malformed(ImageFormat::Jpeg, reason);
     let mut at = 2; // after SOI
     let mut orientation = Orientation::Normal;
@@ -69,7 +86,10 @@ pub(super) fn probe(bytes: &[u8]) -> Result<ImageInfo, Error> {
             0xC9..=0xCB | 0xCD..=0xCF => {
                 return Err(Error::Unsupported("arithmetic-coded JPEG".into()));
             }
-            0xDA | 0xD9 => break,
+            0xDA | 0xD9 => {
+                at -= 2;
+                break;
+            }
             _ => {}
         }
         at += length;
@@ -81,7 +101,7 @@ pub(super) fn probe(bytes: &[u8]) -> Result<ImageInfo, Error> {
             "JPEG with {components} components"
         )));
     }
-    Ok(ImageInfo {
+    let info = ImageInfo {
         format: ImageFormat::Jpeg,
         width,
         height,
@@ -89,7 +109,8 @@ pub(super) fn probe(bytes: &[u8]) -> Result<ImageInfo, Error> {
         has_icc_profile,
         has_alpha: false,
         byte_len: bytes.len(),
-    })
+    };
+    Ok((info, at))
 }
 
 /// Decodes to RGB (grayscale by zune-jpeg, CMYK and Adobe YCCK through their profile). A

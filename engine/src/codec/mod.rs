@@ -78,6 +78,9 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<ImageInfo, Error> {
 /// Decodes a probed image to RGB or RGBA (an alpha channel opaque everywhere is dropped),
 /// converted to sRGB through its ICC profile unless `keep_profile` asks for the profile and
 /// the stored values instead (CMYK is converted either way: its profile cannot describe RGB).
+/// A truncated file (cut before its format's end marker, even where the first frame is
+/// whole) is refused as malformed, never filled in: one rule for every format, as sharp's
+/// default (`failOn: warning`) does.
 /// `shrink` is how many times smaller the first step will make the image (1.0 when it does
 /// not resample first); a decoder may skip detail that cannot survive that reduction.
 pub(crate) fn decode(
@@ -86,6 +89,18 @@ pub(crate) fn decode(
     shrink: f64,
     keep_profile: bool,
 ) -> Result<Decoded, Error> {
+    let complete = match info.format {
+        ImageFormat::Jpeg => jpeg::is_complete(bytes),
+        ImageFormat::Webp => webp::is_complete(bytes),
+        ImageFormat::Gif => gif::is_complete(bytes),
+        ImageFormat::Png => true, // its decoder reads to IEND and fails on a cut itself
+    };
+    if !complete {
+        return Err(Error::malformed(
+            info.format,
+            "truncated: the file ends before its end marker",
+        ));
+    }
     let decoded = match info.format {
         ImageFormat::Jpeg => jpeg::decode(bytes, info, shrink)?,
         ImageFormat::Png => png::decode(bytes, info)?,

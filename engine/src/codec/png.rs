@@ -60,7 +60,12 @@ pub(super) fn probe(bytes: &[u8]) -> Result<ImageInfo, Error> {
 
 /// Decodes any colour type and bit depth (palette expanded, 16-bit reduced to 8) to RGB(A).
 pub(super) fn decode(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
-    let malformed = |e: png::DecodingError| Error::malformed(ImageFormat::Png, e);
+    let malformed = |e: png::DecodingError| match e {
+        png::DecodingError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Error::malformed(ImageFormat::Png, "truncated: the file ends before IEND")
+        }
+        other => Error::malformed(ImageFormat::Png, other),
+    };
     let limits = png::Limits {
         bytes: decoder_memory_budget(info),
     };
@@ -86,6 +91,8 @@ pub(super) fn decode(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
         .ok_or_else(|| Error::Limits("PNG output buffer size overflows".into()))?;
     let mut buffer = vec![0; size];
     let output = reader.next_frame(&mut buffer).map_err(malformed)?;
+    // Up to IEND, so that a file cut after its image data is refused like any other cut.
+    reader.finish().map_err(malformed)?;
     buffer.truncate(output.buffer_size());
     let (width, height) = (output.width, output.height);
     let (layout, data) = match output.color_type {

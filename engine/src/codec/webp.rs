@@ -35,6 +35,14 @@ pub(super) fn probe(bytes: &[u8]) -> Result<ImageInfo, Error> {
     })
 }
 
+/// Whether the file is as long as its RIFF header says (every frame and chunk present).
+pub(super) fn is_complete(bytes: &[u8]) -> bool {
+    bytes
+        .get(4..8)
+        .map(|size| u64::from(u32::from_le_bytes([size[0], size[1], size[2], size[3]])))
+        .is_some_and(|size| bytes.len() as u64 >= size + 8)
+}
+
 pub(super) fn decode(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
     let mut decoder = open(bytes)?;
     decoder.set_memory_limit(decoder_memory_budget(info));
