@@ -74,3 +74,48 @@ fn untagged_and_srgb_inputs_are_left_exactly_as_they_were() {
         );
     }
 }
+
+/// Components in a JPEG's frame header (SOF0..SOF2).
+fn jpeg_components(jpeg: &[u8]) -> u8 {
+    let at = jpeg
+        .windows(2)
+        .position(|w| w[0] == 0xFF && (0xC0..=0xC2).contains(&w[1]))
+        .expect("a frame header");
+    jpeg[at + 9]
+}
+
+/// PNG colour type from IHDR (0 grey, 2 RGB, 4 grey + alpha, 6 RGBA).
+fn png_colour_type(png: &[u8]) -> u8 {
+    png[25]
+}
+
+#[test]
+fn grey_stays_one_channel_where_the_format_allows() {
+    // A grey scan with an L* profile: converted, and still one channel.
+    let scan = read("colour/grey-lstar.jpg");
+    let jpeg = process(&scan, "jpeg:90").unwrap();
+    assert_eq!(jpeg_components(&jpeg.bytes), 1);
+    let png = process(&scan, "png").unwrap();
+    assert_eq!(png_colour_type(&png.bytes), 0);
+    assert!(!has_icc_chunk(&png.bytes));
+    // The pixels are the same as the three-channel conversion's.
+    let reference = decode_png(&read("colour/reference/grey-lstar.srgb.png"));
+    let similarity = psnr(&reference, &decode_png(&png.bytes));
+    assert!(similarity >= MIN_PSNR_AGAINST_LIBVIPS, "{similarity:.1} dB");
+    // A `gray` step makes any photo neutral; transparency stays as grey + alpha.
+    let photo = read("colour/srgb.jpg");
+    assert_eq!(
+        jpeg_components(&process(&photo, "gray|jpeg").unwrap().bytes),
+        1
+    );
+    assert_eq!(jpeg_components(&process(&photo, "jpeg").unwrap().bytes), 3);
+    let translucent = read("generated/translucent.webp");
+    assert_eq!(
+        png_colour_type(&process(&translucent, "gray|png").unwrap().bytes),
+        4
+    );
+    assert_eq!(
+        png_colour_type(&process(&translucent, "png").unwrap().bytes),
+        6
+    );
+}

@@ -114,6 +114,24 @@ impl Frame {
         }
     }
 
+    /// The grey channel (and alpha) when every pixel has R = G = B, so encoders that can
+    /// write grey store one channel instead of three; `None` at the first coloured pixel.
+    pub fn as_grey(&self) -> Option<Vec<u8>> {
+        let bpp = self.bytes_per_pixel();
+        let neutral = |px: &[u8]| px[0] == px[1] && px[1] == px[2];
+        if !self.data.chunks_exact(bpp).all(neutral) {
+            return None;
+        }
+        Some(match self.layout {
+            Layout::Rgb8 => self.data.chunks_exact(3).map(|px| px[0]).collect(),
+            Layout::Rgba8 => self
+                .data
+                .chunks_exact(4)
+                .flat_map(|px| [px[0], px[3]])
+                .collect(),
+        })
+    }
+
     /// RGB pixels with any transparency composited over `background`.
     pub fn flattened(self, background: [u8; 3]) -> Frame {
         if self.layout == Layout::Rgb8 {

@@ -207,8 +207,13 @@ pub(super) fn encode(
             .add_icc_profile(icc)
             .map_err(|e| Error::Internal(format!("JPEG ICC: {e}")))?;
     }
-    encoder
-        .encode(frame.data(), width, height, jpeg_encoder::ColorType::Rgb)
-        .map_err(|e| Error::Internal(format!("JPEG encoder: {e}")))?;
+    // Neutral pixels (a grey scan, a `gray` step) are written as a one-component JPEG,
+    // unless an RGB profile is carried, which a grey file cannot hold.
+    let grey = icc_profile.is_none().then(|| frame.as_grey()).flatten();
+    let encoded = match &grey {
+        Some(luma) => encoder.encode(luma, width, height, jpeg_encoder::ColorType::Luma),
+        None => encoder.encode(frame.data(), width, height, jpeg_encoder::ColorType::Rgb),
+    };
+    encoded.map_err(|e| Error::Internal(format!("JPEG encoder: {e}")))?;
     Ok(out)
 }

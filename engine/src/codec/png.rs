@@ -122,9 +122,13 @@ pub(super) fn decode(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
 pub(super) fn encode(frame: &Frame, icc_profile: Option<&[u8]>) -> Result<Vec<u8>, Error> {
     let internal = |e: png::EncodingError| Error::Internal(format!("PNG encoder: {e}"));
     let mut info = png::Info::with_size(frame.width(), frame.height());
-    info.color_type = match frame.layout() {
-        Layout::Rgb8 => png::ColorType::Rgb,
-        Layout::Rgba8 => png::ColorType::Rgba,
+    // Neutral pixels are written as grey, unless an RGB profile is carried.
+    let grey = icc_profile.is_none().then(|| frame.as_grey()).flatten();
+    info.color_type = match (frame.layout(), grey.is_some()) {
+        (Layout::Rgb8, false) => png::ColorType::Rgb,
+        (Layout::Rgba8, false) => png::ColorType::Rgba,
+        (Layout::Rgb8, true) => png::ColorType::Grayscale,
+        (Layout::Rgba8, true) => png::ColorType::GrayscaleAlpha,
     };
     info.bit_depth = png::BitDepth::Eight;
     info.icc_profile = icc_profile.map(|icc| icc.to_vec().into());
@@ -133,7 +137,9 @@ pub(super) fn encode(frame: &Frame, icc_profile: Option<&[u8]>) -> Result<Vec<u8
     // Fast (fdeflate) is ~10x quicker than Balanced on photos for ~10 % larger files.
     encoder.set_compression(png::Compression::Fast);
     let mut writer = encoder.write_header().map_err(internal)?;
-    writer.write_image_data(frame.data()).map_err(internal)?;
+    writer
+        .write_image_data(grey.as_deref().unwrap_or(frame.data()))
+        .map_err(internal)?;
     writer.finish().map_err(internal)?;
     Ok(out)
 }
