@@ -455,9 +455,9 @@ fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-/// A quarter of the machine's memory, at least 256 MiB (like the engine's own default).
+/// The engine's own default budget: a quarter of the machine's memory, at least 512 MiB.
 fn default_memory_limit_mb() -> usize {
-    (prism_engine::EngineConfig::default().memory_budget_bytes >> 20).max(256)
+    prism_engine::EngineConfig::default().memory_budget_bytes >> 20
 }
 
 #[cfg(test)]

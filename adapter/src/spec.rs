@@ -41,37 +41,7 @@ pub enum SpecError {
 
 /// Step names the engine knows, presets included.
 fn is_step_name(word: &str) -> bool {
-    const STEPS: &[&str] = &[
-        "fit",
-        "fill",
-        "resize",
-        "scale",
-        "longest",
-        "crop",
-        "rotate",
-        "flip",
-        "orient",
-        "noorient",
-        "keepicc",
-        "gray",
-        "grey",
-        "brightness",
-        "contrast",
-        "saturation",
-        "gamma",
-        "sepia",
-        "invert",
-        "blur",
-        "sharpen",
-        "pixelate",
-        "jpeg",
-        "jpg",
-        "png",
-        "webp",
-        "auto",
-        "maxkb",
-    ];
-    STEPS.contains(&word)
+    prism_engine::pipeline::STEP_NAMES.contains(&word)
         || prism_engine::pipeline::PRESETS
             .iter()
             .any(|(name, _, _)| *name == word)

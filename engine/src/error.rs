@@ -1,4 +1,4 @@
-//! The engine's typed errors. Every failure says which of five kinds it is, so callers
+//! The engine's typed errors. Every failure says which of eight kinds it is, so callers
 //! (the CLI, the bot's metrics) can react without parsing messages.
 
 use crate::format::ImageFormat;

@@ -217,11 +217,10 @@ pub(crate) fn unix_millis() -> i64 {
 /// Operation names of a canonical pipeline, without the output settings:
 /// `fit:800x800|gray|jpeg:85` → fit, gray.
 pub(crate) fn operation_names(pipeline: &str) -> impl Iterator<Item = &str> {
-    const OUTPUT_STEPS: &[&str] = &[
-        "jpeg", "png", "webp", "auto", "maxkb", "noorient", "keepicc",
-    ];
     pipeline
         .split('|')
         .map(|step| step.split(':').next().unwrap_or_default().trim())
-        .filter(|name| !name.is_empty() && !OUTPUT_STEPS.contains(name))
+        .filter(|name| {
+            !name.is_empty() && !prism_engine::pipeline::SETTING_STEP_NAMES.contains(name)
+        })
 }

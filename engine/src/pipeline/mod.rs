@@ -7,7 +7,7 @@ mod step;
 use serde::{Deserialize, Serialize};
 
 pub use presets::PRESETS;
-pub use step::{FILTERS, OPERATIONS};
+pub use step::{FILTERS, OPERATIONS, SETTING_STEP_NAMES, STEP_NAMES};
 
 use crate::codec::ImageInfo;
 use crate::error::{Error, PipelineError};
@@ -267,6 +267,20 @@ mod tests {
                 "canonical text parses to itself"
             );
         }
+    }
+
+    #[test]
+    fn every_listed_name_has_a_parser() {
+        for name in STEP_NAMES {
+            if let Err(reason) = step::parse(name) {
+                assert!(reason.contains("needs an argument"), "{name}: {reason}");
+            }
+        }
+        assert!(
+            SETTING_STEP_NAMES
+                .iter()
+                .all(|name| STEP_NAMES.contains(name))
+        );
     }
 
     #[test]
