@@ -191,7 +191,7 @@ fn ops_lists_operations_filters_and_presets() {
         "pixelate:N",
         "mitchell",
         "sticker",
-        "longest:512|webp|maxkb:512",
+        "longest:512|webp:85|maxkb:512",
     ] {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
