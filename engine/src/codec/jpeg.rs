@@ -20,12 +20,13 @@ pub(super) fn probe(bytes: &[u8]) -> Result<ImageInfo, Error> {
 
 /// Whether the end-of-image marker follows the first scan. Entropy-coded data cannot hold
 /// it (a 0xFF there is followed by 0x00 or a restart marker), and segments before the scan
-/// (an EXIF thumbnail's own EOI) are skipped by the walk, so a file cut anywhere in its
-/// scans has none.
+/// (an EXIF thumbnail's own EOI) are skipped by the walk, so a file cut in its scans has
+/// none. Searched from the end, where a whole file has it, so whole files cost nothing.
 pub(super) fn is_complete(bytes: &[u8]) -> bool {
     walk_headers(bytes).is_ok_and(|(_, first_scan)| {
         bytes[first_scan..]
             .windows(2)
+            .rev()
             .any(|pair| pair == [0xFF, 0xD9])
     })
 }
