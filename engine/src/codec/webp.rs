@@ -99,16 +99,9 @@ pub(super) fn encode_lossy(
             "WebP holds at most {MAX_SIDE} px a side, the result is {width}x{height}"
         )));
     }
-    let stride = width as usize * frame.bytes_per_pixel();
-    let as_c_int = |value: usize| {
-        std::ffi::c_int::try_from(value)
-            .map_err(|_| Error::Limits(format!("WebP row of {value} bytes is too long")))
-    };
-    let (c_width, c_height, c_stride) = (
-        as_c_int(width as usize)?,
-        as_c_int(height as usize)?,
-        as_c_int(stride)?,
-    );
+    // Sides are at most MAX_SIDE and rows at most 4 × MAX_SIDE bytes: all fit a C int.
+    let (c_width, c_height) = (width as std::ffi::c_int, height as std::ffi::c_int);
+    let c_stride = (width as usize * frame.bytes_per_pixel()) as std::ffi::c_int;
     let encode = match frame.layout() {
         Layout::Rgb8 => libwebp_sys::WebPEncodeRGB,
         Layout::Rgba8 => libwebp_sys::WebPEncodeRGBA,

@@ -5,7 +5,7 @@
 use crate::frame::Frame;
 
 /// Rec. 601 luma in 16.16 fixed point.
-fn luma(r: u8, g: u8, b: u8) -> u8 {
+pub(super) fn luma(r: u8, g: u8, b: u8) -> u8 {
     ((19595 * u32::from(r) + 38470 * u32::from(g) + 7471 * u32::from(b) + 32768) >> 16) as u8
 }
 

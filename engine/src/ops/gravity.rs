@@ -89,11 +89,12 @@ const EDGE_CAP: i32 = 32;
 /// Grey levels in the entropy histograms (fewer bins keep small strips meaningful).
 const ENTROPY_BINS: usize = 64;
 
-/// A box-averaged RGB copy of the frame, at most `ANALYSIS_SIDE` pixels long.
+/// A box-averaged RGB copy of the frame, at most `ANALYSIS_SIDE` pixels long, and its luma.
 struct Analysis {
     width: usize,
     height: usize,
     rgb: Vec<[u8; 3]>,
+    luma: Vec<i32>,
 }
 
 impl Analysis {
@@ -120,19 +121,23 @@ impl Analysis {
                 rgb.push(sum.map(|s| (s / count.max(1)) as u8));
             }
         }
-        Analysis { width, height, rgb }
+        let luma = rgb
+            .iter()
+            .map(|&[r, g, b]| i32::from(super::color::luma(r, g, b)))
+            .collect();
+        Analysis {
+            width,
+            height,
+            rgb,
+            luma,
+        }
     }
 
     fn luma(&self, x: usize, y: usize) -> i32 {
-        let [r, g, b] = self.rgb[y * self.width + x].map(i32::from);
-        (r * 77 + g * 150 + b * 29) >> 8
+        self.luma[y * self.width + x]
     }
 
-    /// Which line (along the cropped axis) a pixel belongs to, and how many lines there are.
-    fn line_of(&self, x: usize, y: usize, crops_width: bool) -> usize {
-        if crops_width { x } else { y }
-    }
-
+    /// How many lines (along the cropped axis) there are.
     fn line_count(&self, crops_width: bool) -> usize {
         if crops_width { self.width } else { self.height }
     }
@@ -162,7 +167,7 @@ impl Analysis {
                 let standout = (saturation(pixel) - mean_saturation).max(0);
                 let [r, g, b] = pixel.map(i32::from);
                 let score = f64::from(edge) + 0.5 * f64::from(standout) + skin_bonus(r, g, b);
-                sums[self.line_of(x, y, crops_width)] += score;
+                sums[line_of(x, y, crops_width)] += score;
             }
         }
         let middle = (sums.len() as f64 - 1.0) / 2.0;
@@ -179,11 +184,16 @@ impl Analysis {
         for y in 0..self.height {
             for x in 0..self.width {
                 let bin = self.luma(x, y) as usize * ENTROPY_BINS / 256;
-                histograms[self.line_of(x, y, crops_width)][bin.min(ENTROPY_BINS - 1)] += 1;
+                histograms[line_of(x, y, crops_width)][bin.min(ENTROPY_BINS - 1)] += 1;
             }
         }
         histograms
     }
+}
+
+/// Which line a pixel belongs to: its column when cropping width, its row otherwise.
+fn line_of(x: usize, y: usize, crops_width: bool) -> usize {
+    if crops_width { x } else { y }
 }
 
 /// Skin tones (Kovac's RGB rule) score as much as a strong edge: faces are what people
