@@ -23,7 +23,7 @@ fn assert_no_internal(engine: &Engine, bytes: &[u8], what: &str) -> Option<Error
 }
 
 /// Small files of every format and coding the engine reads.
-const SAMPLES: [&str; 10] = [
+const SAMPLES: [&str; 12] = [
     "libjpeg-turbo/testorig.jpg",
     "libjpeg-turbo/testimgint.jpg",
     "generated/cmyk.jpg",
@@ -34,6 +34,8 @@ const SAMPLES: [&str; 10] = [
     "libwebp/lossy_alpha1.webp",
     "generated/animated.gif",
     "generated/animated.webp",
+    "heif/srgb.heic",
+    "heif/srgb.avif",
 ];
 
 #[test]
@@ -62,6 +64,7 @@ fn empty_garbage_and_wrong_magic_are_refused() {
         b"\xff\xd8\xff\xe0",
         b"GIF89a",
         b"RIFF\x10\0\0\0WEBPVP8 ",
+        b"\0\0\0\x18ftypheic\0\0\0\0mif1heic",
     ] {
         let mut bytes = magic.to_vec();
         bytes.extend_from_slice(&garbage);
@@ -102,6 +105,8 @@ fn a_cut_says_truncated_for_every_format() {
         ("generated/animated.webp", 14),
         ("libwebp/test.webp", 40),
         ("pngsuite/basn6a16.png", 3),
+        ("heif/srgb.heic", 100),
+        ("heif/srgb.avif", 100),
     ] {
         let bytes = read(sample);
         let error = engine()

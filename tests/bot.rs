@@ -99,6 +99,22 @@ async fn document_in_document_out_and_file_word() {
         .wait_reply("senddocument", ALICE, message_id(&message))
         .await;
     assert_eq!(dimensions(&sent.files["document"]).1, 100);
+    // An iPhone photo sent "as a file" is HEIC: read, and answered with a JPEG.
+    let heic = standin.add_file(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/heif/display-p3.heic"
+        ))
+        .expect("fixture"),
+    );
+    let message = standin.document(ALICE, ALICE, &heic, "IMG_0001.HEIC", Some("fit 100"));
+    let sent = standin
+        .wait_reply("senddocument", ALICE, message_id(&message))
+        .await;
+    assert_eq!(
+        dimensions(&sent.files["document"]),
+        (ImageFormat::Jpeg, 100, 75)
+    );
     bot.stop().await;
     std::fs::remove_dir_all(dir).ok();
 }

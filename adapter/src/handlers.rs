@@ -61,9 +61,11 @@ pub fn image_input(message: &Message) -> Option<ImageInput> {
         .is_some_and(|mime| mime.type_() == "image")
         || document.file_name.as_deref().is_some_and(|name| {
             let name = name.to_ascii_lowercase();
-            [".jpg", ".jpeg", ".png", ".webp", ".gif"]
-                .iter()
-                .any(|ext| name.ends_with(ext))
+            [
+                ".jpg", ".jpeg", ".png", ".webp", ".gif", ".heic", ".heif", ".avif",
+            ]
+            .iter()
+            .any(|ext| name.ends_with(ext))
         });
     is_image.then(|| ImageInput {
         file_id: document.file.id.clone(),
@@ -274,7 +276,8 @@ async fn on_other_message(message: Message, service: Arc<Service>) -> HandlerRes
             format!("Unknown command {name}. /help lists what I understand.")
         }
         _ if message.document().is_some() => {
-            "That file isn't an image I can read. Send a JPEG, PNG, WebP or GIF.".to_string()
+            "That file isn't an image I can read. Send a JPEG, PNG, WebP, GIF, HEIC or AVIF."
+                .to_string()
         }
         _ => "Send me a photo (with a caption like `fit 800`), or /help.".to_string(),
     };

@@ -146,7 +146,9 @@ impl Failure {
         match self {
             Failure::Engine(error) => match error.kind() {
                 ErrorKind::Malformed | ErrorKind::Unsupported => {
-                    format!("I couldn't read that image: {error}. Send a JPEG, PNG, WebP or GIF.")
+                    format!(
+                        "I couldn't read that image: {error}. Send a JPEG, PNG, WebP, GIF, HEIC or AVIF."
+                    )
                 }
                 ErrorKind::Limits => format!("That image is too large for me: {error}."),
                 ErrorKind::Pipeline => format!("{error}. Try e.g. `{}`.", crate::spec::EXAMPLE),

@@ -10,7 +10,8 @@
 use std::sync::{Arc, OnceLock};
 
 use moxcms::{
-    ColorProfile, DataColorSpace, Layout as CmsLayout, RenderingIntent, Transform8BitExecutor,
+    CicpColorPrimaries, CicpProfile, ColorProfile, DataColorSpace, Layout as CmsLayout,
+    MatrixCoefficients, RenderingIntent, TransferCharacteristics, Transform8BitExecutor,
     TransformOptions,
 };
 
@@ -48,6 +49,37 @@ pub(crate) fn to_srgb(frame: &mut Frame, icc: &[u8]) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+/// An ICC profile for RGB pixels described only by CICP code points (ITU-T H.273; HEIF's
+/// and AVIF's `nclx` colour box), so that they take the same path as an embedded profile.
+/// `None` where they mean sRGB (BT.709 or unspecified primaries), where they are not
+/// understood, or where the transfer is HDR (PQ, HLG): mapping HDR to sRGB needs tone
+/// mapping, which Prism does not do, so those pixels are left as they are.
+#[cfg_attr(not(feature = "heif"), allow(dead_code))] // only HEIF and AVIF carry CICP
+pub(crate) fn icc_from_cicp(primaries: u8, transfer: u8) -> Option<Vec<u8>> {
+    const BT709: u8 = 1;
+    const UNSPECIFIED: u8 = 2;
+    const SRGB_TRANSFER: u8 = 13;
+    const PQ: u8 = 16;
+    const HLG: u8 = 18;
+    if matches!(primaries, BT709 | UNSPECIFIED) || matches!(transfer, PQ | HLG) {
+        return None;
+    }
+    let transfer = if transfer == UNSPECIFIED {
+        SRGB_TRANSFER
+    } else {
+        transfer
+    };
+    let profile = ColorProfile::new_from_cicp(CicpProfile {
+        color_primaries: CicpColorPrimaries::try_from(primaries).ok()?,
+        transfer_characteristics: TransferCharacteristics::try_from(transfer).ok()?,
+        // Unused: the pixels are RGB already.
+        matrix_coefficients: MatrixCoefficients::Bt709,
+        full_range: true,
+    });
+    profile.red_trc.as_ref()?;
+    profile.encode().ok()
 }
 
 /// Converts CMYK pixels (4 bytes each, ICC convention: 0 is no ink) to an sRGB frame,
@@ -214,4 +246,29 @@ fn is_identity(transform: &Transform, channels: usize) -> Result<bool, Error> {
 
 fn cms_error(error: moxcms::CmsError) -> Error {
     Error::Internal(format!("colour conversion: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cicp_wide_gamut_becomes_a_profile_and_srgb_does_not() {
+        const P3: u8 = 12;
+        const SRGB_TRANSFER: u8 = 13;
+        assert!(icc_from_cicp(1, SRGB_TRANSFER).is_none(), "BT.709 is sRGB");
+        assert!(icc_from_cicp(2, 2).is_none(), "unspecified is read as sRGB");
+        assert!(icc_from_cicp(9, 16).is_none(), "PQ needs tone mapping");
+        let icc = icc_from_cicp(P3, SRGB_TRANSFER).expect("Display P3");
+        // A saturated P3 orange is more saturated than sRGB can show: it moves, while
+        // neutral grey stays put.
+        let mut frame = Frame::new(2, 1, Layout::Rgb8, vec![220, 120, 40, 128, 128, 128]).unwrap();
+        to_srgb(&mut frame, &icc).unwrap();
+        let pixels = frame.data();
+        assert!(pixels[0] > 230 && pixels[2] < 40, "{pixels:?}");
+        assert!(
+            pixels[3..].iter().all(|&v| v.abs_diff(128) <= 1),
+            "{pixels:?}"
+        );
+    }
 }

@@ -48,7 +48,7 @@ mod stats;
 pub use allocator::{map_large_blocks_separately, release_free_memory, share_one_arena};
 pub use backend::gpu::{GpuConfig, GpuInfo, GpuStats, quiet_mesa_device_select};
 pub use backend::{BackendChoice, BackendStatus, BackendUsed};
-pub use codec::{ImageInfo, probe};
+pub use codec::{ImageInfo, heif_support, probe};
 pub use config::EngineConfig;
 pub use engine::{Engine, JobHandle, Output, Timings};
 pub use error::{Error, ErrorKind, PipelineError};

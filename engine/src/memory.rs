@@ -12,13 +12,15 @@ use crate::pipeline::Plan;
 
 /// Bytes per pixel while decoding, beyond the decoded frame itself: progressive JPEG keeps
 /// every DCT coefficient (i16, up to three full-resolution components); PNG holds its raw
-/// rows before expansion; WebP its YUV planes; GIF a frame buffer beside the canvas.
+/// rows before expansion; WebP its YUV planes; GIF a frame buffer beside the canvas;
+/// libheif its YCbCr planes (up to 16 bits, 4:4:4) and its own interleaved copy.
 fn decoder_overhead_per_pixel(format: ImageFormat) -> u64 {
     match format {
         ImageFormat::Jpeg => 6,
         ImageFormat::Png => 4,
         ImageFormat::Webp => 3,
         ImageFormat::Gif => 4,
+        ImageFormat::Heif | ImageFormat::Avif => 10,
     }
 }
 

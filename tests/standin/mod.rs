@@ -326,10 +326,12 @@ impl StandIn {
         name: &str,
         caption: Option<&str>,
     ) -> Value {
-        let mime = if name.ends_with(".png") {
-            "image/png"
-        } else {
-            "image/jpeg"
+        let extension = name.rsplit('.').next().unwrap_or_default();
+        let mime = match extension.to_ascii_lowercase().as_str() {
+            "png" => "image/png",
+            "heic" => "image/heic",
+            "avif" => "image/avif",
+            _ => "image/jpeg",
         };
         let mut fields = json!({ "document": {
             "file_id": file.file_id, "file_unique_id": file.unique_id, "file_name": name,

@@ -4,6 +4,11 @@
 //! `probe` reads headers only, so limits are enforced before any pixel allocation.
 
 mod gif;
+#[cfg(feature = "heif")]
+mod heif;
+#[cfg(not(feature = "heif"))]
+#[path = "heif_missing.rs"]
+mod heif;
 mod jpeg;
 pub(crate) mod jpeg_scans;
 mod png;
@@ -60,13 +65,16 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<ImageInfo, Error> {
         return Err(Error::Unsupported("empty input".into()));
     }
     let format = ImageFormat::sniff(bytes).ok_or_else(|| {
-        Error::Unsupported("not a JPEG, PNG, WebP or GIF image (unrecognised signature)".into())
+        Error::Unsupported(
+            "not a JPEG, PNG, WebP, GIF, HEIF or AVIF image (unrecognised signature)".into(),
+        )
     })?;
     let info = match format {
         ImageFormat::Jpeg => jpeg::probe(bytes)?,
         ImageFormat::Png => png::probe(bytes)?,
         ImageFormat::Webp => webp::probe(bytes)?,
         ImageFormat::Gif => gif::probe(bytes)?,
+        ImageFormat::Heif | ImageFormat::Avif => heif::probe(bytes, format)?,
     };
     if info.width == 0 || info.height == 0 {
         return Err(Error::malformed(format, "zero width or height"));
@@ -94,6 +102,7 @@ pub(crate) fn decode(
         ImageFormat::Webp => webp::is_complete(bytes),
         ImageFormat::Gif => gif::is_complete(bytes),
         ImageFormat::Png => true, // its decoder reads to IEND and fails on a cut itself
+        ImageFormat::Heif | ImageFormat::Avif => heif::is_complete(bytes),
     };
     if !complete {
         return Err(Error::malformed(
@@ -106,6 +115,7 @@ pub(crate) fn decode(
         ImageFormat::Png => png::decode(bytes, info)?,
         ImageFormat::Webp => webp::decode(bytes, info)?,
         ImageFormat::Gif => gif::decode(bytes, info)?,
+        ImageFormat::Heif | ImageFormat::Avif => heif::decode(bytes, info)?,
     };
     let mut frame = decoded.frame.without_opaque_alpha();
     let icc_profile = match decoded.icc_profile {
@@ -117,6 +127,12 @@ pub(crate) fn decode(
         None => None,
     };
     Ok(Decoded { frame, icc_profile })
+}
+
+/// Whether this build and this machine decode HEIF and AVIF (the `heif` feature, and
+/// libheif at run time); the error says what is missing.
+pub fn heif_support() -> Result<(), Error> {
+    heif::availability()
 }
 
 /// How an encoder may trade pixels for bytes.

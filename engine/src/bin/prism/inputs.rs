@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 
 /// Extensions picked up when a directory is given (named files are always tried: the
 /// format itself is sniffed from the bytes).
-const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "webp", "gif"];
+const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "webp", "gif", "heic", "heif", "avif"];
 
 pub fn expand(arguments: &[String]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
