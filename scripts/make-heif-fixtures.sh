@@ -38,11 +38,14 @@ heif-enc -A -q 85 "$tmp/srgb.png" -o "$out/srgb.avif" >/dev/null
 "$magick" "$tmp/srgb.png" -depth 16 "PNG48:$tmp/srgb16.png"
 heif-enc -q 85 -b 10 "$tmp/srgb16.png" -o "$out/srgb-10bit.heic" >/dev/null
 heif-enc -q 85 "$tmp/srgb.png" -o "$out/srgb.heic" >/dev/null
+# Stored landscape and turned a quarter anticlockwise by an `irot` property, as an iPhone
+# stores a portrait photo (heif-enc cannot write one: scripts/heif-add-irot.py edits it in).
+python3 scripts/heif-add-irot.py "$out/srgb.heic" "$out/rotated.heic" 1
 # Transparency: alpha falling from opaque at the left to clear at the right.
 "$magick" "$tmp/srgb.png" -alpha set -channel A -fx "1-i/w" +channel "$tmp/alpha.png"
 heif-enc -q 85 "$tmp/alpha.png" -o "$out/alpha.heic" >/dev/null
 
-for file in display-p3.heic srgb.avif srgb-10bit.heic srgb.heic; do
+for file in display-p3.heic srgb.avif srgb-10bit.heic srgb.heic rotated.heic; do
     vips icc_transform "$out/$file" "$tmp/ref.v" srgb --intent relative --depth 8 --embedded
     vips copy "$tmp/ref.v" "$out/reference/${file%.*}-${file##*.}.srgb.png[strip]"
 done

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{decode_png, engine, process, process_to_rgba, psnr, read};
-use prism_engine::{ErrorKind, ImageFormat, Limits, heif_support};
+use prism_engine::{ErrorKind, ImageFormat, Limits, OutputFormat, heif_support};
 
 /// The bar against libvips; both decode with libheif, so most files sit far above.
 const MIN_PSNR_AGAINST_LIBVIPS: f64 = 35.0;
@@ -29,10 +29,17 @@ fn probe_reads_format_size_profile_and_alpha() {
         ("display-p3.heic", ImageFormat::Heif, true, false),
         ("display-p3-nclx.avif", ImageFormat::Avif, true, false),
         ("alpha.heic", ImageFormat::Heif, false, true),
+        ("rotated.heic", ImageFormat::Heif, false, false),
     ] {
         let info = engine().probe(&read(&format!("heif/{file}"))).expect(file);
         assert_eq!(info.format, format, "{file}");
-        assert_eq!((info.width, info.height), (320, 240), "{file}");
+        // The size as displayed: after the file's own rotation.
+        let size = if file == "rotated.heic" {
+            (240, 320)
+        } else {
+            (320, 240)
+        };
+        assert_eq!((info.width, info.height), size, "{file}");
         assert_eq!(info.has_icc_profile, profile, "{file}");
         assert_eq!(info.has_alpha, alpha, "{file}");
     }
@@ -44,6 +51,7 @@ fn decoded_pixels_match_libvips_in_srgb() {
         ("srgb.heic", "heif/reference/srgb-heic.srgb.png"),
         ("srgb-10bit.heic", "heif/reference/srgb-10bit-heic.srgb.png"),
         ("srgb.avif", "heif/reference/srgb-avif.srgb.png"),
+        ("rotated.heic", "heif/reference/rotated-heic.srgb.png"),
         ("display-p3.heic", "heif/reference/display-p3-heic.srgb.png"),
         // libvips 8.14 ignores nclx tags: the reference is its conversion from P3, told
         // the profile.
@@ -102,18 +110,23 @@ fn transparency_survives() {
 #[test]
 fn resized_output_in_every_format() {
     let bytes = read("heif/display-p3.heic");
-    for (pipeline, format) in [
-        ("fit:160x160|jpeg:85", prism_engine::OutputFormat::Jpeg),
+    for (pipeline, format, size) in [
+        ("fit:160x160|jpeg:85", OutputFormat::Jpeg, (160, 120)),
         (
             "fill:100x100:attention|webp:80",
-            prism_engine::OutputFormat::Webp,
+            OutputFormat::Webp,
+            (100, 100),
         ),
     ] {
         let output = process(&bytes, pipeline).expect(pipeline);
         assert_eq!(output.format, format, "{pipeline}");
         let info = engine().probe(&output.bytes).expect(pipeline);
-        assert!(info.width <= 160 && info.height <= 160, "{pipeline}");
+        assert_eq!((info.width, info.height), size, "{pipeline}");
     }
+    // A portrait photo stays portrait through a resize.
+    let output = process(&read("heif/rotated.heic"), "fit:160x160|jpeg:85").unwrap();
+    let info = engine().probe(&output.bytes).unwrap();
+    assert_eq!((info.width, info.height), (120, 160));
 }
 
 /// A copy of `file` whose `ispe` (image spatial extent) box claims `width`×`height`.
@@ -143,16 +156,9 @@ fn limits_are_checked_from_the_header() {
 }
 
 #[test]
-fn a_header_smaller_than_the_image_is_refused() {
-    // The memory for a job is reserved from the probed size: pixels beyond it are refused.
+fn a_header_that_lies_about_the_size_is_refused() {
+    // Memory and every step's size are planned from the header: other pixels are refused.
     let bytes = with_claimed_size("heif/srgb.heic", 16, 16);
-    if let Ok(output) = process(&bytes, "png") {
-        let image = decode_png(&output.bytes);
-        assert!(
-            image.width * image.height <= 16 * 16,
-            "{}x{}",
-            image.width,
-            image.height
-        );
-    }
+    let error = process(&bytes, "png").expect_err("16x16 header over 320x240 pixels");
+    assert_eq!(error.kind(), ErrorKind::Malformed, "{error}");
 }

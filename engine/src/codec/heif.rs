@@ -380,8 +380,8 @@ struct Image {
 }
 
 impl Image {
-    /// Copies the interleaved plane into a frame, refusing one larger than was probed (the
-    /// memory reserved for the job was sized from the probe).
+    /// Copies the interleaved plane into a frame, refusing one of another size than was
+    /// probed: the job's memory and every step's size were planned from the probe.
     fn to_frame(
         &self,
         layout: Layout,
@@ -409,12 +409,11 @@ impl Image {
             if plane.is_null() {
                 return Err(Error::malformed(format, "decoded image has no pixels"));
             }
-            if u64::from(width) * u64::from(height) > u64::from(expected.0) * u64::from(expected.1)
-            {
+            if (width, height) != expected {
                 return Err(Error::malformed(
                     format,
                     format!(
-                        "decoded {width}x{height}, larger than the {}x{} header",
+                        "decoded {width}x{height}, not the {}x{} of its header",
                         expected.0, expected.1
                     ),
                 ));
