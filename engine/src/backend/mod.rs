@@ -4,7 +4,12 @@
 
 pub(crate) mod cost;
 pub mod cpu;
+#[cfg(feature = "gpu")]
 pub mod gpu;
+#[cfg(not(feature = "gpu"))]
+#[path = "gpu_missing.rs"]
+pub mod gpu;
+mod gpu_settings;
 
 use std::fmt;
 use std::str::FromStr;
@@ -125,7 +130,7 @@ impl Backends {
         }
     }
 
-    #[cfg(any(test, feature = "fault-injection"))]
+    #[cfg(feature = "fault-injection")]
     pub fn gpu(&self) -> Option<&GpuBackend> {
         self.gpu.as_ref()
     }

@@ -8,53 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Serialize;
-
 use super::passes::{Aux, FramePlan, Kernel, Module, Params};
-
-/// The adapter a GPU backend runs on, and the limits it uses.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GpuInfo {
-    pub name: String,
-    /// Vulkan, Metal, Dx12, Gl.
-    pub backend: String,
-    /// DiscreteGpu, IntegratedGpu, VirtualGpu, Cpu (a software rasteriser), Other.
-    pub device_type: String,
-    pub driver: String,
-    pub driver_info: String,
-    /// A software adapter (llvmpipe, WARP, SwiftShader): correct but slower than the CPU
-    /// backend, so `auto` never picks it.
-    pub software: bool,
-    /// Largest buffer a pass may bind, in bytes (the smaller of the storage-binding and
-    /// buffer limits); frames whose stages need more run on the CPU.
-    pub max_binding_bytes: u64,
-    pub max_workgroups_per_dimension: u32,
-}
-
-/// Keeps Mesa's Vulkan device-select layer from connecting to a display server while adapters
-/// are listed: on a headless machine it printed "error: XDG_RUNTIME_DIR is invalid or not set"
-/// twice on every run. The layer only reorders devices, and Prism picks its adapter itself.
-/// A `NODEVICE_SELECT` the user set is left alone.
-///
-/// # Safety
-///
-/// Sets an environment variable: call it before any other thread exists (at the top of `main`).
-pub unsafe fn quiet_mesa_device_select() {
-    if std::env::var_os("NODEVICE_SELECT").is_none() {
-        // SAFETY: the caller guarantees no other thread reads or writes the environment.
-        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
-    }
-}
-
-/// Why a batch did not complete on the GPU.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GpuFault(pub String);
-
-impl std::fmt::Display for GpuFault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+use super::{GpuFault, GpuInfo};
 
 /// Parses a `WGPU_BACKEND`-style list ("vulkan", "gl", "vulkan,gl", "metal", ...).
 pub(super) fn backends_from_list(list: &str) -> wgpu::Backends {

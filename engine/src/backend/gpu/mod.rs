@@ -15,74 +15,23 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-
-pub use device::{GpuFault, GpuInfo, quiet_mesa_device_select};
+pub use super::gpu_settings::{
+    GpuConfig, GpuFault, GpuInfo, GpuStats, NotOnGpu, quiet_mesa_device_select,
+};
 
 use crate::frame::{Frame, Layout};
 use crate::ops::Op;
 use crate::orientation::Orientation;
 use stage::{Job, Message, Stage};
 
-/// GPU backend settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct GpuConfig {
-    /// Most frames recorded into one submission.
-    pub max_batch_frames: usize,
-    /// Most uploaded bytes in one submission.
-    pub max_batch_bytes: usize,
-    /// How long the stage waits for more frames before submitting a batch, in µs.
-    pub batch_window_micros: u64,
-    /// Failed batches in a row after which the GPU is disabled.
-    pub failures_before_disable: u32,
-    /// How long a disabled GPU stays disabled before it is probed again, in ms.
-    pub reprobe_after_millis: u64,
-    /// wgpu backends to look at, as `WGPU_BACKEND` spells them ("vulkan", "gl",
-    /// "vulkan,gl", ...). `None`: the `WGPU_BACKEND` variable, else all compiled in.
-    pub backends: Option<String>,
-}
-
-impl Default for GpuConfig {
-    fn default() -> Self {
-        GpuConfig {
-            max_batch_frames: 32,
-            max_batch_bytes: 512 << 20,
-            batch_window_micros: 1_000,
-            failures_before_disable: 3,
-            reprobe_after_millis: 30_000,
-            backends: None,
-        }
-    }
-}
-
 impl GpuConfig {
+    /// The adapters to look at (only this backend knows wgpu's names).
     fn wgpu_backends(&self) -> wgpu::Backends {
         match &self.backends {
             Some(list) => device::backends_from_list(list),
             None => wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
         }
     }
-}
-
-/// Counters of the GPU backend since the engine started.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct GpuStats {
-    /// Frames whose operations ran on the GPU.
-    pub frames: u64,
-    /// Submissions (batches) that completed.
-    pub batches: u64,
-    /// Frames rerun on the CPU because their batch failed on the GPU.
-    pub fallbacks: u64,
-    /// Frames sent to the CPU because a stage would not fit one GPU binding.
-    pub too_large: u64,
-    /// Frames run on the CPU while the GPU was disabled.
-    pub while_disabled: u64,
-    /// Times the GPU was disabled after repeated failures.
-    pub disabled: u64,
-    /// Times a new device was opened after a loss or a disable.
-    pub reprobes: u64,
-    pub last_error: Option<String>,
 }
 
 /// State the stage thread and the jobs' threads share.
@@ -131,17 +80,6 @@ impl Shared {
     fn is_disabled(&self) -> bool {
         lock(&self.disabled_until).is_some_and(|until| Instant::now() < until)
     }
-}
-
-/// Why a frame did not run on the GPU; the caller runs it on the CPU.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NotOnGpu {
-    /// A stage needs a buffer above the device's binding limit.
-    TooLarge,
-    /// The GPU is disabled after repeated failures, until its re-probe.
-    Disabled,
-    /// The frame's batch failed on the GPU.
-    Failed(GpuFault),
 }
 
 /// A wgpu device and its batching stage. Dropping it finishes the batch in flight.

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use super::device::{self, Device, FrameWork, GpuFault, InFlight};
+use super::GpuFault;
+use super::device::{self, Device, FrameWork, InFlight};
 use super::passes::FramePlan;
 use super::{GpuConfig, Shared};
 
