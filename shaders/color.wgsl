@@ -10,9 +10,15 @@ fn pixel_index(id: vec3<u32>) -> i32 {
     return i32(id.y * dst_width() + id.x);
 }
 
-// Rec. 601 luma in 16.16 fixed point.
+// One row of a 16.16 fixed-point colour matrix applied to a pixel, rounded. The matrices
+// (LUMA_WEIGHTS, SEPIA_R/G/B) and FIXED_* are generated from engine/src/ops/color.rs.
+fn fixed_dot(weights: vec3<u32>, p: vec4<u32>) -> u32 {
+    return (weights.x * p.x + weights.y * p.y + weights.z * p.z + FIXED_HALF) >> FIXED_SHIFT;
+}
+
+// Rec. 601 luma.
 fn luma(p: vec4<u32>) -> u32 {
-    return (19595u * p.x + 38470u * p.y + 7471u * p.z + 32768u) >> 16u;
+    return fixed_dot(LUMA_WEIGHTS, p);
 }
 
 // brightness, contrast, gamma, invert: aux holds the table.
@@ -58,8 +64,6 @@ fn sepia(@builtin(global_invocation_id) id: vec3<u32>) {
         return;
     }
     let p = unpack(src[i]);
-    let r = (25756u * p.x + 50397u * p.y + 12386u * p.z + 32768u) >> 16u;
-    let g = (22872u * p.x + 44958u * p.y + 11010u * p.z + 32768u) >> 16u;
-    let b = (17826u * p.x + 34996u * p.y + 8585u * p.z + 32768u) >> 16u;
-    dst[i] = pack(vec4<u32>(r, g, b, p.w));
+    let rgb = vec3<u32>(fixed_dot(SEPIA_R, p), fixed_dot(SEPIA_G, p), fixed_dot(SEPIA_B, p));
+    dst[i] = pack(vec4<u32>(rgb, p.w));
 }

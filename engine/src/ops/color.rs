@@ -4,9 +4,28 @@
 
 use crate::frame::Frame;
 
-/// Rec. 601 luma in 16.16 fixed point.
+/// Fixed-point arithmetic of the colour matrices: 16.16, rounded to nearest.
+pub(crate) const FIXED_SHIFT: u32 = 16;
+pub(crate) const FIXED_HALF: u32 = 1 << (FIXED_SHIFT - 1);
+
+/// Rec. 601 luma weights (R, G, B) in 16.16 fixed point; they sum to 1.0.
+pub(crate) const LUMA_WEIGHTS: [u32; 3] = [19595, 38470, 7471];
+
+/// The classic sepia matrix (rows give R, G, B), in 16.16 fixed point.
+pub(crate) const SEPIA_MATRIX: [[u32; 3]; 3] = [
+    [25756, 50397, 12386],
+    [22872, 44958, 11010],
+    [17826, 34996, 8585],
+];
+
+/// One row of a fixed-point colour matrix applied to a pixel, rounded (may exceed 255).
+fn fixed_dot([kr, kg, kb]: [u32; 3], r: u8, g: u8, b: u8) -> u32 {
+    (kr * u32::from(r) + kg * u32::from(g) + kb * u32::from(b) + FIXED_HALF) >> FIXED_SHIFT
+}
+
+/// Rec. 601 luma.
 pub(super) fn luma(r: u8, g: u8, b: u8) -> u8 {
-    ((19595 * u32::from(r) + 38470 * u32::from(g) + 7471 * u32::from(b) + 32768) >> 16) as u8
+    fixed_dot(LUMA_WEIGHTS, r, g, b) as u8
 }
 
 fn clamp_u8(v: f32) -> u8 {
@@ -86,16 +105,10 @@ pub(crate) fn gamma_table(gamma: f64) -> [u8; 256] {
     lut_from(|x| 255.0 * (x / 255.0).powf(exponent))
 }
 
-/// The classic sepia matrix, in 16.16 fixed point.
+/// The classic sepia tone ([`SEPIA_MATRIX`]).
 pub fn sepia(frame: &mut Frame) {
-    const MATRIX: [[u32; 3]; 3] = [
-        [25756, 50397, 12386],
-        [22872, 44958, 11010],
-        [17826, 34996, 8585],
-    ];
     map_rgb(frame, |r, g, b| {
-        let (r, g, b) = (u32::from(r), u32::from(g), u32::from(b));
-        MATRIX.map(|[kr, kg, kb]| ((kr * r + kg * g + kb * b + 32768) >> 16).min(255) as u8)
+        SEPIA_MATRIX.map(|row| fixed_dot(row, r, g, b).min(255) as u8)
     });
 }
 

@@ -94,8 +94,26 @@ impl Module {
             Module::Sharpen => include_str!("../../../../shaders/sharpen.wgsl"),
             Module::Pixelate => include_str!("../../../../shaders/pixelate.wgsl"),
         };
-        format!("{COMMON}\n{body}")
+        format!("{}\n{COMMON}\n{body}", shared_constants())
     }
+}
+
+/// WGSL declarations of the constants both backends use, written from the Rust ones so the
+/// two cannot drift.
+fn shared_constants() -> String {
+    use crate::ops::color::{FIXED_HALF, FIXED_SHIFT, LUMA_WEIGHTS, SEPIA_MATRIX};
+    let vec3 = |[x, y, z]: [u32; 3]| format!("vec3<u32>({x}u, {y}u, {z}u)");
+    let [sepia_r, sepia_g, sepia_b] = SEPIA_MATRIX.map(vec3);
+    format!(
+        "// Generated from engine/src/ops/color.rs (backend/gpu/passes.rs, shared_constants).\n\
+         const FIXED_SHIFT: u32 = {FIXED_SHIFT}u;\n\
+         const FIXED_HALF: u32 = {FIXED_HALF}u;\n\
+         const LUMA_WEIGHTS: vec3<u32> = {};\n\
+         const SEPIA_R: vec3<u32> = {sepia_r};\n\
+         const SEPIA_G: vec3<u32> = {sepia_g};\n\
+         const SEPIA_B: vec3<u32> = {sepia_b};\n",
+        vec3(LUMA_WEIGHTS)
+    )
 }
 
 /// The uniform block every kernel reads (`Params` in common.wgsl).
