@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::backend::{BackendStatus, BackendUsed, Backends};
-use crate::codec::{self, Compression, ImageInfo};
+use crate::codec::{self, ImageInfo, output_policy};
 use crate::config::EngineConfig;
 use crate::error::Error;
 use crate::format::OutputFormat;
@@ -22,24 +22,7 @@ use crate::pipeline::{OutputSpec, Pipeline, Plan};
 use crate::pool::completion::Completion;
 use crate::pool::{Deliver, Pool, PoolConfig, ShutdownReport, Task};
 use crate::stats::{Stats, StatsSnapshot};
-
-/// Time spent on one image, stage by stage.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct Timings {
-    /// Waiting in the pool's queue (including for memory) before a worker took the job.
-    pub queue: Duration,
-    pub probe: Duration,
-    pub decode: Duration,
-    pub ops: Duration,
-    pub encode: Duration,
-}
-
-impl Timings {
-    /// Working time, without the queue wait.
-    pub fn work(&self) -> Duration {
-        self.probe + self.decode + self.ops + self.encode
-    }
-}
+use crate::timings::Timings;
 
 /// A processed image and what is known about it.
 #[derive(Debug, Clone, Serialize)]
@@ -223,7 +206,10 @@ impl Engine {
         frame: Frame,
         output: &OutputSpec,
     ) -> Result<(OutputFormat, Vec<u8>), Error> {
-        guarded(|| encode(frame.without_opaque_alpha(), output, None))
+        guarded(|| {
+            output_policy::encode(frame, output, None)
+                .map(|encoded| (encoded.format, encoded.bytes))
+        })
     }
 
     fn enqueue(
@@ -374,19 +360,15 @@ fn execute(
     let (frame, backend) = backends.run(frame, orientation, &pipeline.ops, &plan.sizes)?;
     lap(&mut timings.ops);
 
-    // Ops such as crop can leave an alpha channel opaque everywhere: drop it once here, so
-    // the layout alone says whether transparency remains.
-    let frame = frame.without_opaque_alpha();
-    let (width, height, has_alpha) = (frame.width(), frame.height(), frame.has_alpha());
-    let (format, bytes) = encode(frame, &pipeline.output, decoded.icc_profile.as_deref())?;
+    let encoded = output_policy::encode(frame, &pipeline.output, decoded.icc_profile.as_deref())?;
     lap(&mut timings.encode);
 
     Ok(Output {
-        bytes,
-        format,
-        width,
-        height,
-        has_alpha,
+        bytes: encoded.bytes,
+        format: encoded.format,
+        width: encoded.width,
+        height: encoded.height,
+        has_alpha: encoded.has_alpha,
         backend,
         input: info,
         timings,
@@ -405,78 +387,4 @@ fn guarded<T>(work: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
             "panic while processing: {message}"
         )))
     })
-}
-/// Qualities tried, in order, when a lossy output must fit `maxkb`.
-const SHRINKING_QUALITIES: [u8; 6] = [75, 60, 45, 30, 20, 10];
-/// Low bits dropped per channel, in order, when a lossless output must fit `maxkb`.
-const DROPPED_BITS: [u32; 4] = [1, 2, 3, 4];
-
-/// Encodes in the requested format, or automatically (JPEG unless the frame has an alpha
-/// channel; callers drop an opaque one first), then, if `max_kilobytes` is set and
-/// exceeded, retries with less quality (JPEG, lossy WebP) or fewer colour bits (PNG,
-/// lossless WebP).
-fn encode(
-    frame: Frame,
-    spec: &OutputSpec,
-    icc: Option<&[u8]>,
-) -> Result<(OutputFormat, Vec<u8>), Error> {
-    let format = spec.format.unwrap_or(if frame.has_alpha() {
-        OutputFormat::Png
-    } else {
-        OutputFormat::Jpeg
-    });
-    let compression = match format {
-        OutputFormat::Png => Compression::Lossless,
-        OutputFormat::Webp if spec.lossless => Compression::Lossless,
-        OutputFormat::Jpeg | OutputFormat::Webp => Compression::Lossy(spec.quality),
-    };
-    let Some(max_kilobytes) = spec.max_kilobytes else {
-        return codec::encode(frame, format, compression, icc).map(|bytes| (format, bytes));
-    };
-    // Only a size bound needs the frame again for retries.
-    let bytes = codec::encode(frame.clone(), format, compression, icc)?;
-    let max_bytes = max_kilobytes as usize * 1024;
-    if bytes.len() <= max_bytes {
-        return Ok((format, bytes));
-    }
-    let mut smallest = bytes.len();
-    match compression {
-        Compression::Lossy(first) => {
-            for quality in SHRINKING_QUALITIES.into_iter().filter(|&q| q < first) {
-                let bytes = codec::encode(frame.clone(), format, Compression::Lossy(quality), icc)?;
-                if bytes.len() <= max_bytes {
-                    return Ok((format, bytes));
-                }
-                smallest = smallest.min(bytes.len());
-            }
-        }
-        Compression::Lossless => {
-            for bits in DROPPED_BITS {
-                let bytes =
-                    codec::encode(reduce_precision(&frame, bits), format, compression, icc)?;
-                if bytes.len() <= max_bytes {
-                    return Ok((format, bytes));
-                }
-                smallest = smallest.min(bytes.len());
-            }
-        }
-    }
-    Err(Error::Limits(format!(
-        "the {format} output cannot be made smaller than {smallest} bytes, above maxkb:{max_kilobytes}"
-    )))
-}
-
-/// Rounds every colour channel to a multiple of 2^bits (alpha kept): long runs of equal
-/// values compress far better losslessly, at a cost that is hard to see at 1–2 bits.
-fn reduce_precision(frame: &Frame, bits: u32) -> Frame {
-    let mut out = frame.clone();
-    let step = 1u16 << bits;
-    let bpp = out.bytes_per_pixel();
-    for px in out.data_mut().chunks_exact_mut(bpp) {
-        for c in &mut px[..3] {
-            let rounded = (u16::from(*c) + step / 2) / step * step;
-            *c = rounded.min(255) as u8;
-        }
-    }
-    out
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::engine::Timings;
+use crate::timings::Timings;
 
 /// 2^4 = 16 buckets per doubling of the latency: percentiles are bucket upper bounds, at
 /// most 6.25 % above the true value.

@@ -11,6 +11,7 @@ mod heif;
 mod heif;
 mod jpeg;
 pub(crate) mod jpeg_scans;
+pub(crate) mod output_policy;
 mod png;
 mod webp;
 
