@@ -1,6 +1,5 @@
 //! `prism`: process images from the command line, inspect headers, list operations.
 
-mod completions;
 mod inputs;
 mod process;
 mod report;

@@ -5,9 +5,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use prism_engine::{BackendChoice, Engine, EngineConfig, JobHandle, Output, Pipeline};
+use futures::StreamExt;
+use futures::executor::block_on;
+use futures::stream::FuturesUnordered;
+use prism_engine::{BackendChoice, Engine, EngineConfig, Output, Pipeline};
 
-use crate::completions::Completions;
 use crate::inputs;
 use crate::report::{Progress, Summary};
 
@@ -84,7 +86,6 @@ pub fn run(args: ProcessArgs, backend: BackendChoice) -> anyhow::Result<bool> {
     let progress = Progress::new(files.len());
     let mut summary = Summary::default();
     let started = Instant::now();
-    let mut in_flight: Vec<(usize, JobHandle)> = Vec::new();
     let finish = |index: usize, result: Result<Output, String>, summary: &mut Summary| {
         let file = files[index].display();
         let written = result.and_then(|output| {
@@ -118,14 +119,14 @@ pub fn run(args: ProcessArgs, backend: BackendChoice) -> anyhow::Result<bool> {
     };
 
     // Never more jobs out than the pool takes (running + queued), so `submit` is not
-    // refused as overloaded: when full, collect whichever jobs have finished first.
+    // refused as overloaded: when full, collect whichever job finishes first.
     let capacity = config_capacity(&engine);
-    let completions = Completions::new();
+    let mut in_flight = FuturesUnordered::new();
     for index in largest_first(&files) {
         let file = &files[index];
         while in_flight.len() >= capacity {
-            for (done, result) in completions.next_finished(&mut in_flight) {
-                finish(done, result.map_err(|e| e.to_string()), &mut summary);
+            if let Some((done, result)) = block_on(in_flight.next()) {
+                finish(done, result, &mut summary);
             }
         }
         let submitted = std::fs::read(file)
@@ -136,16 +137,14 @@ pub fn run(args: ProcessArgs, backend: BackendChoice) -> anyhow::Result<bool> {
                     .map_err(|e| e.to_string())
             });
         match submitted {
-            Ok(handle) => in_flight.push((index, handle)),
+            Ok(handle) => {
+                in_flight.push(async move { (index, handle.await.map_err(|e| e.to_string())) })
+            }
             Err(error) => finish(index, Err(error), &mut summary),
         }
     }
-    for (index, handle) in in_flight {
-        finish(
-            index,
-            handle.wait().map_err(|e| e.to_string()),
-            &mut summary,
-        );
+    while let Some((index, result)) = block_on(in_flight.next()) {
+        finish(index, result, &mut summary);
     }
     progress.done();
     summary.print(started.elapsed());
