@@ -339,19 +339,6 @@ fn execute(
     lap(&mut timings.decode);
 
     let frame = decoded.frame;
-    if (frame.width(), frame.height()) != (info.width, info.height) {
-        // The plan (crop rectangles, limits) was made for the header's size.
-        return Err(Error::malformed(
-            info.format,
-            format!(
-                "header says {}x{}, image data is {}x{}",
-                info.width,
-                info.height,
-                frame.width(),
-                frame.height()
-            ),
-        ));
-    }
     let orientation = if pipeline.auto_orient {
         info.orientation
     } else {

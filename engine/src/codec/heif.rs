@@ -380,8 +380,9 @@ struct Image {
 }
 
 impl Image {
-    /// Copies the interleaved plane into a frame, refusing one of another size than was
-    /// probed: the job's memory and every step's size were planned from the probe.
+    /// Copies the interleaved plane into a frame. A size other than the probed one is
+    /// refused before the copy, so a lying header cannot make it allocate more than the job
+    /// reserved (`codec::decode` checks every format's size again afterwards).
     fn to_frame(
         &self,
         layout: Layout,

@@ -118,6 +118,18 @@ pub(crate) fn decode(
         ImageFormat::Gif => gif::decode(bytes, info)?,
         ImageFormat::Heif | ImageFormat::Avif => heif::decode(bytes, info)?,
     };
+    let (width, height) = (decoded.frame.width(), decoded.frame.height());
+    if (width, height) != (info.width, info.height) {
+        // Every step (crop rectangles, limits, the job's memory) was planned for the
+        // header's size.
+        return Err(Error::malformed(
+            info.format,
+            format!(
+                "header says {}x{}, image data is {width}x{height}",
+                info.width, info.height
+            ),
+        ));
+    }
     let mut frame = decoded.frame.without_opaque_alpha();
     let icc_profile = match decoded.icc_profile {
         Some(icc) if keep_profile => Some(icc).filter(|icc| is_rgb_profile(icc)),
