@@ -86,6 +86,7 @@ struct Inner {
     files: HashMap<String, (FileRef, Bytes)>,
     calls: Vec<Call>,
     fail_sends: usize,
+    fail_method: String,
     retry_after: u32,
     download_delay: Duration,
     webhook: Option<String>,
@@ -184,10 +185,12 @@ impl StandIn {
         store_file(&mut self.lock(), "in", bytes)
     }
 
-    /// The next `count` send* calls get 429 with `retry_after` seconds.
-    pub fn fail_next_sends(&self, count: usize, retry_after: u32) {
+    /// The next `count` calls of `method` (e.g. `sendphoto`) get 429 with `retry_after`
+    /// seconds; other sends, such as a queue notice on a slow machine, go through.
+    pub fn fail_next_sends(&self, method: &str, count: usize, retry_after: u32) {
         let mut inner = self.lock();
         inner.fail_sends = count;
+        inner.fail_method = method.to_ascii_lowercase();
         inner.retry_after = retry_after;
     }
 
@@ -582,7 +585,7 @@ async fn method(
     let is_send = method.starts_with("send") && method != "sendchataction";
     {
         let mut inner = shared.lock();
-        if is_send && inner.fail_sends > 0 {
+        if is_send && inner.fail_sends > 0 && method == inner.fail_method {
             inner.fail_sends -= 1;
             let retry_after = inner.retry_after;
             drop(inner);
