@@ -12,9 +12,10 @@ use std::sync::OnceLock;
 
 use prism_engine::backend::cpu;
 use prism_engine::backend::gpu::GpuBackend;
+use prism_engine::ops::Fit;
 use prism_engine::{
-    BackendChoice, BackendUsed, Engine, EngineConfig, Filter, Frame, GpuConfig, Gravity, Layout,
-    Op, Orientation, Pipeline,
+    BackendChoice, BackendUsed, Engine, EngineConfig, Filter, Frame, GpuConfig, Layout, Op,
+    Orientation, Pipeline,
 };
 
 fn in_ci() -> bool {
@@ -139,68 +140,12 @@ const SIZES: [(u32, u32); 7] = [
     (1, 9),
 ];
 
+/// Every operation's own test cases (`Operation::test_cases`), from the registry.
 fn every_op(width: u32, height: u32) -> Vec<Op> {
-    let mut ops = Vec::new();
-    for filter in Filter::ALL {
-        ops.extend([
-            Op::Fit {
-                width: (width / 2).max(1),
-                height: (height / 3).max(1),
-                filter,
-            },
-            Op::Resize {
-                width: width * 2 + 3,
-                height: height + 4,
-                filter,
-            },
-            Op::Fill {
-                width: 16,
-                height: 9,
-                filter,
-                gravity: Gravity::Centre,
-            },
-            Op::Scale {
-                factor: 0.37,
-                filter,
-            },
-            Op::Longest { size: 50, filter },
-        ]);
-    }
-    ops.extend([
-        Op::Crop {
-            x: width / 4,
-            y: height / 4,
-            width: (width / 2).max(1),
-            height: (height / 2).max(1),
-        },
-        Op::Rotate { degrees: 90 },
-        Op::Rotate { degrees: 180 },
-        Op::Rotate { degrees: 270 },
-        Op::Flip {
-            axis: prism_engine::ops::FlipAxis::H,
-        },
-        Op::Flip {
-            axis: prism_engine::ops::FlipAxis::V,
-        },
-        Op::Gray,
-        Op::Brightness { value: 30 },
-        Op::Brightness { value: -40 },
-        Op::Contrast { value: 50 },
-        Op::Contrast { value: -30 },
-        Op::Saturation { value: 60 },
-        Op::Saturation { value: -50 },
-        Op::Gamma { value: 2.2 },
-        Op::Gamma { value: 0.5 },
-        Op::Sepia,
-        Op::Invert,
-        Op::Blur { sigma: 1.5 },
-        Op::Blur { sigma: 8.0 },
-        Op::Sharpen { amount: 1.0 },
-        Op::Sharpen { amount: 4.0 },
-        Op::Pixelate { size: 3 },
-        Op::Pixelate { size: 8 },
-    ]);
-    ops
+    prism_engine::ops::REGISTRY
+        .iter()
+        .flat_map(|entry| (entry.test_cases)((width, height)))
+        .collect()
 }
 
 #[test]
@@ -347,11 +292,11 @@ fn frames_above_the_binding_limit_run_on_the_cpu() {
         vec![128; side as usize * side as usize * 4],
     )
     .unwrap();
-    let ops = [Op::Fit {
+    let ops = [Op::Fit(Fit {
         width: 64,
         height: 64,
         filter: Filter::Lanczos3,
-    }];
+    })];
     let sizes = sizes_of(&frame, Orientation::Normal, &ops);
     let refused = gpu.run(&frame, Orientation::Normal, &ops, &sizes);
     assert_eq!(

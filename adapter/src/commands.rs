@@ -53,8 +53,8 @@ pub fn help_text() -> String {
 
 pub fn ops_text() -> String {
     let mut text = String::from("Operations (chain them; spaces or | between steps):\n");
-    for (syntax, meaning) in prism_engine::pipeline::OPERATIONS {
-        text.push_str(&format!("• {syntax} — {meaning}\n"));
+    for spec in prism_engine::pipeline::all_steps() {
+        text.push_str(&format!("• {} — {}\n", spec.syntax, spec.about));
     }
     text.push_str(&format!(
         "Filters: {}\n\nPresets:\n",

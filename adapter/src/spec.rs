@@ -41,7 +41,7 @@ pub enum SpecError {
 
 /// Step names the engine knows, presets included.
 fn is_step_name(word: &str) -> bool {
-    prism_engine::pipeline::STEP_NAMES.contains(&word)
+    prism_engine::pipeline::is_step_name(word)
         || prism_engine::pipeline::PRESETS
             .iter()
             .any(|(name, _, _)| *name == word)

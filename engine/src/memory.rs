@@ -6,7 +6,6 @@
 
 use crate::codec::ImageInfo;
 use crate::format::ImageFormat;
-use crate::ops::Op;
 use crate::pipeline::Pipeline;
 use crate::pipeline::Plan;
 
@@ -45,16 +44,7 @@ pub(crate) fn job_peak_bytes(
         stored
     };
     for (op, &out) in pipeline.ops.iter().zip(&plan.sizes) {
-        let step = match op {
-            // Input, output, and the resampler's intermediate (target width × source height).
-            _ if op.is_resample() => {
-                frame_bytes(size) + frame_bytes(out) + u64::from(out.0) * u64::from(size.1) * bpp
-            }
-            // Blur copies the frame for its vertical pass; sharpen also keeps the blurred copy.
-            Op::Blur { .. } => 2 * frame_bytes(size),
-            Op::Sharpen { .. } => 3 * frame_bytes(size),
-            _ => frame_bytes(size) + frame_bytes(out),
-        };
+        let step = op.working_bytes(size, out, bpp);
         peak = peak.max(step);
         size = out;
     }

@@ -220,7 +220,5 @@ pub(crate) fn operation_names(pipeline: &str) -> impl Iterator<Item = &str> {
     pipeline
         .split('|')
         .map(|step| step.split(':').next().unwrap_or_default().trim())
-        .filter(|name| {
-            !name.is_empty() && !prism_engine::pipeline::SETTING_STEP_NAMES.contains(name)
-        })
+        .filter(|name| !name.is_empty() && !prism_engine::pipeline::is_setting_step(name))
 }

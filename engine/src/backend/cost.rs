@@ -1,36 +1,9 @@
 //! When the GPU pays: a cost model comparing one image's ops on one CPU core with the
 //! GPU's time for it, transfers and per-frame overhead included. The constants are
-//! measurements (scripts/gpu-bench.sh; README "GPU backend"), in nanoseconds.
+//! measurements (scripts/gpu-bench.sh; README "GPU backend"), in nanoseconds; each
+//! operation's CPU cost per pixel is declared in its file (`ops/catalogue/`).
 
-use crate::ops::{Filter, Op};
-
-/// CPU nanoseconds per pixel of one core, by kind of op (measured with `gpu_bench` on the
-/// lent H200 machine's CPU, 12 MP and 1280 px photographs; benches/results/).
-fn cpu_ns_per_pixel(op: &Op) -> f64 {
-    match op {
-        Op::Fit { filter, .. }
-        | Op::Fill { filter, .. }
-        | Op::Resize { filter, .. }
-        | Op::Scale { filter, .. }
-        | Op::Longest { filter, .. } => match filter {
-            Filter::Nearest => 0.5,
-            Filter::Bilinear => 2.5,
-            _ => 4.2,
-        },
-        Op::Crop { .. } => 0.3,
-        Op::Rotate { .. } | Op::Flip { .. } => 9.5,
-        Op::Gray
-        | Op::Brightness { .. }
-        | Op::Contrast { .. }
-        | Op::Saturation { .. }
-        | Op::Gamma { .. }
-        | Op::Sepia
-        | Op::Invert => 3.0,
-        Op::Blur { sigma } => 4.0 + 12.0 * sigma.min(5.0),
-        Op::Sharpen { .. } => 40.0,
-        Op::Pixelate { .. } => 9.0,
-    }
-}
+use crate::ops::Op;
 
 /// Fixed cost of a frame on the GPU: its share of a submission, buffers, bind groups.
 const GPU_FRAME_NS: f64 = 500_000.0;
@@ -52,7 +25,7 @@ pub fn estimate(size: (u32, u32), ops: &[Op], sizes: &[(u32, u32)]) -> (f64, f64
     let (mut cpu, mut gpu_passes) = (0.0, 0.0);
     for (op, &output) in ops.iter().zip(sizes) {
         let touched = pixels(input, output);
-        cpu += cpu_ns_per_pixel(op) * touched;
+        cpu += op.cpu_ns_per_pixel() * touched;
         gpu_passes += 2.0 * GPU_NS_PER_PIXEL_PASS * touched;
         input = output;
     }
@@ -70,30 +43,31 @@ pub fn gpu_pays(size: (u32, u32), ops: &[Op], sizes: &[(u32, u32)]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::{Blur, Filter, Fit, Gray, Sharpen};
 
     #[test]
     fn small_images_and_cheap_ops_stay_on_the_cpu() {
-        let gray = [Op::Gray];
+        let gray = [Op::Gray(Gray {})];
         assert!(!gpu_pays((64, 64), &gray, &[(64, 64)]));
         assert!(!gpu_pays((4000, 3000), &gray, &[(4000, 3000)]));
     }
 
     #[test]
     fn heavy_work_goes_to_the_gpu() {
-        let blur = [Op::Blur { sigma: 4.0 }];
+        let blur = [Op::Blur(Blur { sigma: 4.0 })];
         assert!(gpu_pays((4000, 3000), &blur, &[(4000, 3000)]));
-        let sharpen = [Op::Sharpen { amount: 1.0 }];
+        let sharpen = [Op::Sharpen(Sharpen { amount: 1.0 })];
         assert!(gpu_pays((1280, 960), &sharpen, &[(1280, 960)]));
     }
 
     #[test]
     fn a_plain_downscale_of_a_large_photo_stays_on_the_cpu() {
         // Measured: one core 54 ms, the GPU 55 ms with its transfers.
-        let fit = [Op::Fit {
+        let fit = [Op::Fit(Fit {
             width: 1280,
             height: 1280,
             filter: Filter::Lanczos3,
-        }];
+        })];
         assert!(!gpu_pays((4000, 3000), &fit, &[(1280, 960)]));
     }
 }

@@ -8,6 +8,12 @@ use crate::frame::Frame;
 pub(crate) const FIXED_SHIFT: u32 = 16;
 pub(crate) const FIXED_HALF: u32 = 1 << (FIXED_SHIFT - 1);
 
+/// The argument range of brightness, contrast and saturation.
+pub(crate) const ADJUST: (i32, i32) = (-100, 100);
+
+/// CPU nanoseconds per pixel of the per-pixel colour operations (cost model).
+pub(crate) const NS_PER_PIXEL: f64 = 3.0;
+
 /// Rec. 601 luma weights (R, G, B) in 16.16 fixed point; they sum to 1.0.
 pub(crate) const LUMA_WEIGHTS: [u32; 3] = [19595, 38470, 7471];
 
@@ -32,7 +38,8 @@ fn clamp_u8(v: f32) -> u8 {
     v.round().clamp(0.0, 255.0) as u8
 }
 
-fn apply_lut(frame: &mut Frame, lut: &[u8; 256]) {
+/// Maps every colour channel through `lut`; alpha is kept.
+pub(crate) fn apply_table(frame: &mut Frame, lut: &[u8; 256]) {
     let bpp = frame.bytes_per_pixel();
     for pixel in frame.data_mut().chunks_exact_mut(bpp) {
         for channel in &mut pixel[..3] {
@@ -53,7 +60,7 @@ fn map_rgb(frame: &mut Frame, f: impl Fn(u8, u8, u8) -> [u8; 3]) {
     }
 }
 
-pub fn gray(frame: &mut Frame) {
+pub(crate) fn gray(frame: &mut Frame) {
     map_rgb(frame, |r, g, b| {
         let y = luma(r, g, b);
         [y, y, y]
@@ -61,20 +68,12 @@ pub fn gray(frame: &mut Frame) {
 }
 
 /// Adds `value`% of full scale (−100..=100).
-pub fn brightness(frame: &mut Frame, value: i32) {
-    apply_lut(frame, &brightness_table(value));
-}
-
 pub(crate) fn brightness_table(value: i32) -> [u8; 256] {
     let offset = value as f32 * 2.55;
     lut_from(|x| x + offset)
 }
 
 /// Scales distance from mid-grey by ((100 + value) / 100)²: −100 is flat grey, 100 is ×4.
-pub fn contrast(frame: &mut Frame, value: i32) {
-    apply_lut(frame, &contrast_table(value));
-}
-
 pub(crate) fn contrast_table(value: i32) -> [u8; 256] {
     let factor = ((100 + value) as f32 / 100.0).powi(2);
     lut_from(|x| (x - 128.0) * factor + 128.0)
@@ -82,7 +81,7 @@ pub(crate) fn contrast_table(value: i32) -> [u8; 256] {
 
 /// Scales distance from the pixel's luma by (100 + value) / 100: −100 is grey, 100 doubles it.
 /// Fixed point (8 fractional bits), rounding half up.
-pub fn saturation(frame: &mut Frame, value: i32) {
+pub(crate) fn saturation(frame: &mut Frame, value: i32) {
     let factor = saturation_factor(value);
     map_rgb(frame, |r, g, b| {
         let y = i32::from(luma(r, g, b));
@@ -96,28 +95,16 @@ pub(crate) fn saturation_factor(value: i32) -> i32 {
 }
 
 /// out = 255 · (in / 255)^(1 / gamma): above 1 brightens mid-tones (as ImageMagick's -gamma).
-pub fn gamma(frame: &mut Frame, gamma: f64) {
-    apply_lut(frame, &gamma_table(gamma));
-}
-
 pub(crate) fn gamma_table(gamma: f64) -> [u8; 256] {
     let exponent = (1.0 / gamma) as f32;
     lut_from(|x| 255.0 * (x / 255.0).powf(exponent))
 }
 
 /// The classic sepia tone ([`SEPIA_MATRIX`]).
-pub fn sepia(frame: &mut Frame) {
+pub(crate) fn sepia(frame: &mut Frame) {
     map_rgb(frame, |r, g, b| {
         SEPIA_MATRIX.map(|row| fixed_dot(row, r, g, b).min(255) as u8)
     });
-}
-
-pub fn invert(frame: &mut Frame) {
-    apply_lut(frame, &invert_table());
-}
-
-pub(crate) fn invert_table() -> [u8; 256] {
-    std::array::from_fn(|i| 255 - i as u8)
 }
 
 #[cfg(test)]
@@ -140,16 +127,25 @@ mod tests {
         // 0.299*200 + 0.587*100 + 0.114*50 = 124.2
         assert_eq!(run(gray, [200, 100, 50, 7]), [124, 124, 124, 7]);
         assert_eq!(
-            run(|f| brightness(f, 10), [0, 100, 250, 7]),
+            run(|f| apply_table(f, &brightness_table(10)), [0, 100, 250, 7]),
             [26, 126, 255, 7]
         );
-        assert_eq!(run(|f| brightness(f, -100), [0, 100, 250, 7]), [0, 0, 0, 7]);
         assert_eq!(
-            run(|f| contrast(f, -100), [0, 100, 250, 7]),
+            run(
+                |f| apply_table(f, &brightness_table(-100)),
+                [0, 100, 250, 7]
+            ),
+            [0, 0, 0, 7]
+        );
+        assert_eq!(
+            run(|f| apply_table(f, &contrast_table(-100)), [0, 100, 250, 7]),
             [128, 128, 128, 7]
         );
         // factor 1.21: (100-128)*1.21+128 = 94.12; (250-128)*1.21+128 = 275.6 -> 255
-        assert_eq!(run(|f| contrast(f, 10), [0, 100, 250, 7]), [0, 94, 255, 7]);
+        assert_eq!(
+            run(|f| apply_table(f, &contrast_table(10)), [0, 100, 250, 7]),
+            [0, 94, 255, 7]
+        );
         assert_eq!(
             run(|f| saturation(f, -100), [200, 100, 50, 7]),
             [124, 124, 124, 7]
@@ -160,8 +156,10 @@ mod tests {
             [238, 88, 13, 7]
         );
         // 255 * (64/255)^(1/2) = 127.75
-        assert_eq!(run(|f| gamma(f, 2.0), [64, 0, 255, 7]), [128, 0, 255, 7]);
-        assert_eq!(run(invert, [0, 100, 255, 7]), [255, 155, 0, 7]);
+        assert_eq!(
+            run(|f| apply_table(f, &gamma_table(2.0)), [64, 0, 255, 7]),
+            [128, 0, 255, 7]
+        );
         // .393*100+.769*50+.189*20 = 81.53; .349*100+.686*50+.168*20 = 72.56; .272*100+.534*50+.131*20 = 56.52
         assert_eq!(run(sepia, [100, 50, 20, 7]), [82, 73, 57, 7]);
     }

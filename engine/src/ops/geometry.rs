@@ -4,6 +4,30 @@ use crate::error::Error;
 use crate::frame::{Frame, Layout};
 use crate::orientation::Orientation;
 
+/// The part of `impl Operation` that `rotate` and `flip` share: the frame turned or
+/// mirrored by `self.orientation()`, on the CPU and the GPU.
+macro_rules! reorients {
+    () => {
+        fn apply(
+            &self,
+            frame: $crate::frame::Frame,
+            _: (u32, u32),
+        ) -> Result<$crate::frame::Frame, $crate::error::Error> {
+            $crate::ops::geometry::orient(frame, self.orientation())
+        }
+
+        fn cpu_ns_per_pixel(&self) -> f64 {
+            9.5
+        }
+
+        #[cfg(feature = "gpu")]
+        fn plan_gpu(&self, planner: &mut $crate::backend::gpu::Planner, _: (u32, u32)) {
+            planner.orient(self.orientation());
+        }
+    };
+}
+pub(crate) use reorients;
+
 /// Cuts out `width`×`height` at (`x`, `y`); the rectangle must lie inside the frame.
 pub fn crop(frame: &Frame, x: u32, y: u32, width: u32, height: u32) -> Result<Frame, Error> {
     let bpp = frame.bytes_per_pixel();

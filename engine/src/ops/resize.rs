@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::frame::{Frame, Layout};
+use crate::ops::operation::{in_range, pixels};
 
 /// Resampling filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -53,6 +54,84 @@ impl Filter {
         }
     }
 }
+
+/// CPU nanoseconds per pixel of one core for a resample with `filter` (the cost model's
+/// measurement, shared by every resampling step).
+pub(crate) fn ns_per_pixel(filter: Filter) -> f64 {
+    match filter {
+        Filter::Nearest => 0.5,
+        Filter::Bilinear => 2.5,
+        _ => 4.2,
+    }
+}
+
+/// Bytes a resample holds: input, output, and the intermediate (output width × input
+/// height) between its vertical and horizontal passes.
+pub(crate) fn working_bytes(input: (u32, u32), output: (u32, u32), bytes_per_pixel: u64) -> u64 {
+    let intermediate = (output.0, input.1);
+    (pixels(input) + pixels(output) + pixels(intermediate)) * bytes_per_pixel
+}
+
+/// Both sides multiplied by `factor`, rounded, at least 1.
+pub(crate) fn scaled((width, height): (u32, u32), factor: f64) -> (u32, u32) {
+    let side = |v: u32| ((f64::from(v) * factor).round().max(1.0)).min(f64::from(u32::MAX)) as u32;
+    (side(width), side(height))
+}
+
+/// A target box's sides within `1..=MAX_SIDE`.
+pub(crate) fn check_box(width: u32, height: u32) -> Result<(), String> {
+    in_range("width", width, SIDE)?;
+    in_range("height", height, SIDE)
+}
+
+/// The range of a target side.
+pub(crate) const SIDE: (u32, u32) = (1, super::MAX_SIDE);
+
+/// The cost, memory and kind of a resampling step, for its `impl Operation` (the step
+/// has a `filter` field).
+macro_rules! resampling_cost {
+    () => {
+        fn cpu_ns_per_pixel(&self) -> f64 {
+            $crate::ops::resize::ns_per_pixel(self.filter)
+        }
+
+        fn working_bytes(
+            &self,
+            input: (u32, u32),
+            output: (u32, u32),
+            bytes_per_pixel: u64,
+        ) -> u64 {
+            $crate::ops::resize::working_bytes(input, output, bytes_per_pixel)
+        }
+
+        fn resamples(&self) -> bool {
+            true
+        }
+    };
+}
+pub(crate) use resampling_cost;
+
+/// The whole of `impl Operation` that `fit`, `resize`, `scale` and `longest` share: the
+/// whole frame resampled to the planned size with `self.filter`, on the CPU and the GPU.
+macro_rules! resample_whole_image {
+    () => {
+        $crate::ops::resize::resampling_cost!();
+
+        fn apply(
+            &self,
+            frame: $crate::frame::Frame,
+            (width, height): (u32, u32),
+        ) -> Result<$crate::frame::Frame, $crate::error::Error> {
+            $crate::ops::resize::resize(&frame, width, height, self.filter, None)
+        }
+
+        #[cfg(feature = "gpu")]
+        fn plan_gpu(&self, planner: &mut $crate::backend::gpu::Planner, output: (u32, u32)) {
+            planner.resample_whole(output, self.filter);
+        }
+    };
+}
+pub(crate) use resample_whole_image;
 
 /// Resamples to exactly `width`×`height`. With `cover`, the source is cropped to the
 /// target's aspect ratio first (the `fill` mode), the overflow cut at these fractions from

@@ -7,7 +7,7 @@ mod step;
 use serde::{Deserialize, Serialize};
 
 pub use presets::PRESETS;
-pub use step::{FILTERS, OPERATIONS, SETTING_STEP_NAMES, STEP_NAMES};
+pub use step::{FILTERS, SETTING_STEPS, all_steps, is_setting_step, is_step_name};
 
 use crate::codec::ImageInfo;
 use crate::error::{Error, PipelineError};
@@ -140,7 +140,7 @@ impl Pipeline {
         if self.keep_icc {
             parts.push("keepicc".into());
         }
-        parts.extend(self.ops.iter().map(step::format_op));
+        parts.extend(self.ops.iter().map(Op::canonical));
         parts.push(match self.output.format {
             None if self.output.quality == DEFAULT_QUALITY => "auto".into(),
             None => format!("auto:{}", self.output.quality),
@@ -160,7 +160,7 @@ impl Pipeline {
     pub fn validate(&self) -> Result<(), PipelineError> {
         for (index, op) in self.ops.iter().enumerate() {
             op.validate()
-                .map_err(|reason| PipelineError::new(index + 1, step::format_op(op), reason))?;
+                .map_err(|reason| PipelineError::new(index + 1, op.canonical(), reason))?;
         }
         let output_error = |reason: String| PipelineError::new(0, "output", reason);
         let (low, high) = step::QUALITY;
@@ -194,7 +194,7 @@ impl Pipeline {
         for (index, op) in self.ops.iter().enumerate() {
             size = op
                 .output_size(size.0, size.1)
-                .map_err(|reason| PipelineError::new(index + 1, step::format_op(op), reason))?;
+                .map_err(|reason| PipelineError::new(index + 1, op.canonical(), reason))?;
             limits.check_output_pixels(size.0, size.1)?;
             sizes.push(size);
         }
@@ -224,7 +224,7 @@ impl std::fmt::Display for Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::Filter;
+    use crate::ops::{Filter, Fit};
 
     fn canonical(text: &str) -> String {
         text.parse::<Pipeline>().unwrap().canonical()
@@ -271,16 +271,35 @@ mod tests {
 
     #[test]
     fn every_listed_name_has_a_parser() {
-        for name in STEP_NAMES {
+        for name in all_steps().flat_map(|spec| spec.names) {
+            assert!(is_step_name(name));
             if let Err(reason) = step::parse(name) {
                 assert!(reason.contains("needs an argument"), "{name}: {reason}");
             }
         }
-        assert!(
-            SETTING_STEP_NAMES
-                .iter()
-                .all(|name| STEP_NAMES.contains(name))
-        );
+    }
+
+    /// Each operation's example parses and prints as itself, its test cases are valid and
+    /// their canonical text parses back to them, and the README's table lists its syntax.
+    #[test]
+    fn every_operation_is_complete() {
+        const README: &str = include_str!("../../../README.md");
+        for entry in crate::ops::REGISTRY {
+            let spec = entry.spec;
+            let example: Pipeline = spec.example.parse().unwrap();
+            let texts: Vec<String> = example.ops.iter().map(Op::canonical).collect();
+            assert_eq!(texts, [spec.example], "{}", spec.name());
+            let cases = (entry.test_cases)((64, 48));
+            assert!(!cases.is_empty(), "{} has no test cases", spec.name());
+            for op in cases {
+                op.validate().unwrap();
+                assert_eq!(op.spec().name(), spec.name());
+                let parsed: Pipeline = op.canonical().parse().unwrap();
+                assert_eq!(parsed.ops, [op]);
+            }
+            let row = format!("| `{}` |", spec.syntax.replace('|', "\\|"));
+            assert!(README.contains(&row), "README's table lacks {row}");
+        }
     }
 
     #[test]
@@ -331,11 +350,11 @@ mod tests {
             serde_json::from_str(r#"{"ops":[{"op":"fit","width":10,"height":10}]}"#).unwrap();
         assert_eq!(
             loose.ops,
-            vec![Op::Fit {
+            vec![Op::Fit(Fit {
                 width: 10,
                 height: 10,
                 filter: Filter::Lanczos3
-            }]
+            })]
         );
         let bad: Pipeline = serde_json::from_str(r#"{"ops":[{"op":"blur","sigma":-1}]}"#).unwrap();
         assert!(bad.validate().is_err());

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::passes::{Aux, FramePlan, Kernel, Module, Params};
+use super::passes::{self, Aux, FramePlan, Kernel, Params};
 use super::{GpuFault, GpuInfo};
 
 /// Parses a `WGPU_BACKEND`-style list ("vulkan", "gl", "vulkan,gl", "metal", ...).
@@ -162,31 +162,25 @@ fn compile(
         bind_group_layouts: &[Some(&layout)],
         immediate_size: 0,
     });
-    let modules: HashMap<Module, wgpu::ShaderModule> = Module::ALL
-        .into_iter()
-        .map(|module| {
-            let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(&format!("{module:?}")),
-                source: wgpu::ShaderSource::Wgsl(module.wgsl().into()),
-            });
-            (module, shader)
-        })
-        .collect();
-    let pipelines = Kernel::ALL
-        .into_iter()
-        .map(|kernel| {
-            let (module, entry) = kernel.source();
-            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: Some(&pipeline_layout),
-                module: &modules[&module],
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                cache: None,
-            });
-            (kernel, pipeline)
-        })
-        .collect();
+    let mut modules: HashMap<&'static str, wgpu::ShaderModule> = HashMap::new();
+    let mut pipelines = HashMap::new();
+    for kernel in passes::all_kernels() {
+        let module = modules.entry(kernel.shader.name).or_insert_with(|| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(kernel.shader.name),
+                source: wgpu::ShaderSource::Wgsl(kernel.wgsl().into()),
+            })
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(kernel.entry),
+            layout: Some(&pipeline_layout),
+            module,
+            entry_point: Some(kernel.entry),
+            compilation_options: wgpu::PipelineCompilationOptions::default(),
+            cache: None,
+        });
+        pipelines.insert(kernel, pipeline);
+    }
     (layout, pipelines)
 }
 
@@ -325,7 +319,15 @@ impl Device {
                             },
                         ],
                     });
-                    compute.set_pipeline(&self.pipelines[&pass.kernel]);
+                    let Some(pipeline) = self.pipelines.get(&pass.kernel) else {
+                        // all_kernels() comes from the operations' test cases; a plan
+                        // branch none of them reaches is a bug, and the frame goes to the CPU.
+                        return Err(GpuFault(format!(
+                            "kernel {}::{} was not compiled",
+                            pass.kernel.shader.name, pass.kernel.entry
+                        )));
+                    };
+                    compute.set_pipeline(pipeline);
                     compute.set_bind_group(0, &bind_group, &[]);
                     let groups = |n: u32| n.div_ceil(WORKGROUP);
                     compute.dispatch_workgroups(groups(pass.grid.0), groups(pass.grid.1), 1);

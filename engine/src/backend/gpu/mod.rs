@@ -9,6 +9,8 @@ mod passes;
 mod stage;
 mod weights;
 
+pub(crate) use passes::{COLOR_SHADER, Kernel, Planner, Shader, shader};
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -2,100 +2,109 @@
 //! passes over a few ping-pong buffers. Pure data, no wgpu: the device records it.
 
 use super::weights::{self, CropBox, Table};
-use crate::ops::{FlipAxis, Op, blur, color};
+use crate::ops::{Filter, Op, blur};
 use crate::orientation::Orientation;
 
-/// One entry point of one shader module.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(super) enum Kernel {
-    ResampleVertical,
-    ResampleHorizontal,
-    Remap,
-    Table,
-    Gray,
-    Saturation,
-    Sepia,
-    GaussianHorizontal,
-    GaussianVertical,
-    BoxHorizontal,
-    BoxVertical,
-    SharpenCombine,
-    BlockMeans,
-    FillBlocks,
+/// A WGSL file of `shaders/`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shader {
+    pub name: &'static str,
+    pub source: &'static str,
+}
+
+/// The [`Shader`] `shaders/NAME.wgsl`, embedded at compile time.
+macro_rules! shader {
+    ($name:literal) => {
+        $crate::backend::gpu::Shader {
+            name: $name,
+            source: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../shaders/",
+                $name,
+                ".wgsl"
+            )),
+        }
+    };
+}
+pub(crate) use shader;
+
+/// Kernels of several operations (the per-channel table, luma, saturation and sepia).
+pub(crate) const COLOR_SHADER: Shader = shader!("color");
+const RESAMPLE_SHADER: Shader = shader!("resample");
+const REMAP_SHADER: Shader = shader!("remap");
+const BLUR_SHADER: Shader = shader!("blur");
+
+/// One entry point of one shader; equal when the shader's name and the entry are.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Kernel {
+    pub shader: Shader,
+    pub entry: &'static str,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 14] = [
-        Kernel::ResampleVertical,
-        Kernel::ResampleHorizontal,
-        Kernel::Remap,
-        Kernel::Table,
-        Kernel::Gray,
-        Kernel::Saturation,
-        Kernel::Sepia,
-        Kernel::GaussianHorizontal,
-        Kernel::GaussianVertical,
-        Kernel::BoxHorizontal,
-        Kernel::BoxVertical,
-        Kernel::SharpenCombine,
-        Kernel::BlockMeans,
-        Kernel::FillBlocks,
-    ];
+    pub const fn new(shader: Shader, entry: &'static str) -> Kernel {
+        Kernel { shader, entry }
+    }
 
-    /// The shader file (in `shaders/`) and its entry point.
-    pub fn source(self) -> (Module, &'static str) {
-        match self {
-            Kernel::ResampleVertical => (Module::Resample, "vertical"),
-            Kernel::ResampleHorizontal => (Module::Resample, "horizontal"),
-            Kernel::Remap => (Module::Remap, "remap"),
-            Kernel::Table => (Module::Color, "table"),
-            Kernel::Gray => (Module::Color, "gray"),
-            Kernel::Saturation => (Module::Color, "saturation"),
-            Kernel::Sepia => (Module::Color, "sepia"),
-            Kernel::GaussianHorizontal => (Module::Blur, "gaussian_horizontal"),
-            Kernel::GaussianVertical => (Module::Blur, "gaussian_vertical"),
-            Kernel::BoxHorizontal => (Module::Blur, "box_horizontal"),
-            Kernel::BoxVertical => (Module::Blur, "box_vertical"),
-            Kernel::SharpenCombine => (Module::Sharpen, "combine"),
-            Kernel::BlockMeans => (Module::Pixelate, "block_means"),
-            Kernel::FillBlocks => (Module::Pixelate, "fill_blocks"),
+    fn key(&self) -> (&'static str, &'static str) {
+        (self.shader.name, self.entry)
+    }
+
+    /// The WGSL the kernel's module compiles: the shared constants and `common.wgsl`
+    /// in front of its shader.
+    pub fn wgsl(&self) -> String {
+        const COMMON: &str = include_str!("../../../../shaders/common.wgsl");
+        format!("{}\n{COMMON}\n{}", shared_constants(), self.shader.source)
+    }
+}
+
+impl PartialEq for Kernel {
+    fn eq(&self, other: &Kernel) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Kernel {}
+
+impl std::hash::Hash for Kernel {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+const RESAMPLE_VERTICAL: Kernel = Kernel::new(RESAMPLE_SHADER, "vertical");
+const RESAMPLE_HORIZONTAL: Kernel = Kernel::new(RESAMPLE_SHADER, "horizontal");
+const REMAP: Kernel = Kernel::new(REMAP_SHADER, "remap");
+const TABLE: Kernel = Kernel::new(COLOR_SHADER, "table");
+const GAUSSIAN_HORIZONTAL: Kernel = Kernel::new(BLUR_SHADER, "gaussian_horizontal");
+const GAUSSIAN_VERTICAL: Kernel = Kernel::new(BLUR_SHADER, "gaussian_vertical");
+const BOX_HORIZONTAL: Kernel = Kernel::new(BLUR_SHADER, "box_horizontal");
+const BOX_VERTICAL: Kernel = Kernel::new(BLUR_SHADER, "box_vertical");
+
+/// Every kernel a plan can use, compiled when the device opens: those of every
+/// orientation and of every operation's test cases (which cover each branch of its plan).
+pub(super) fn all_kernels() -> Vec<Kernel> {
+    let size = (64, 48);
+    let mut kernels: Vec<Kernel> = Vec::new();
+    let mut add = |plan: FramePlan| {
+        for pass in plan.passes {
+            if !kernels.contains(&pass.kernel) {
+                kernels.push(pass.kernel);
+            }
+        }
+    };
+    for exif in 1..=8 {
+        let orientation = Orientation::from_exif(exif).unwrap_or(Orientation::Normal);
+        add(plan(size, orientation, &[], &[]));
+    }
+    for entry in crate::ops::REGISTRY {
+        for op in (entry.test_cases)(size) {
+            if let Ok(output) = op.output_size(size.0, size.1) {
+                add(plan(size, Orientation::Normal, &[op], &[output]));
+            }
         }
     }
-}
-
-/// The WGSL files, each compiled with `common.wgsl` in front.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(super) enum Module {
-    Resample,
-    Remap,
-    Color,
-    Blur,
-    Sharpen,
-    Pixelate,
-}
-
-impl Module {
-    pub const ALL: [Module; 6] = [
-        Module::Resample,
-        Module::Remap,
-        Module::Color,
-        Module::Blur,
-        Module::Sharpen,
-        Module::Pixelate,
-    ];
-
-    pub fn wgsl(self) -> String {
-        const COMMON: &str = include_str!("../../../../shaders/common.wgsl");
-        let body = match self {
-            Module::Resample => include_str!("../../../../shaders/resample.wgsl"),
-            Module::Remap => include_str!("../../../../shaders/remap.wgsl"),
-            Module::Color => include_str!("../../../../shaders/color.wgsl"),
-            Module::Blur => include_str!("../../../../shaders/blur.wgsl"),
-            Module::Sharpen => include_str!("../../../../shaders/sharpen.wgsl"),
-            Module::Pixelate => include_str!("../../../../shaders/pixelate.wgsl"),
-        };
-        format!("{}\n{COMMON}\n{body}", shared_constants())
-    }
+    kernels
 }
 
 /// WGSL declarations of the constants both backends use, written from the Rust ones so the
@@ -194,7 +203,7 @@ pub(super) fn plan(
     };
     planner.orient(orientation);
     for (op, &size) in ops.iter().zip(sizes) {
-        planner.op(op, size);
+        op.plan_gpu(&mut planner, size);
     }
     FramePlan {
         passes: planner.passes,
@@ -205,7 +214,8 @@ pub(super) fn plan(
     }
 }
 
-struct Planner {
+/// Turns a frame's steps into passes; each operation's `plan_gpu` calls the methods below.
+pub(crate) struct Planner {
     passes: Vec<Pass>,
     current: usize,
     size: (u32, u32),
@@ -263,13 +273,32 @@ impl Planner {
     }
 
     /// A pass that reads the current buffer and writes a fresh one of `size`.
-    fn step(&mut self, kernel: Kernel, size: (u32, u32), aux: Aux, a: [i32; 4], f: [f32; 4]) {
+    fn fresh(&mut self, kernel: Kernel, size: (u32, u32), aux: Aux, a: [i32; 4], f: [f32; 4]) {
         let src = self.current;
         let dst = self.free(&[src]);
         self.pass(kernel, src, dst, size, aux, a, [0; 4], f);
     }
 
-    fn orient(&mut self, orientation: Orientation) {
+    /// A same-size pass of `kernel` with the parameters `a` (integers) and `f` (floats).
+    pub fn step(&mut self, kernel: Kernel, a: [i32; 4], f: [f32; 4]) {
+        let size = self.size;
+        self.fresh(kernel, size, Aux::None, a, f);
+    }
+
+    /// A pass of `kernel` writing an image of `size`.
+    pub fn step_to(&mut self, kernel: Kernel, size: (u32, u32), a: [i32; 4], f: [f32; 4]) {
+        self.fresh(kernel, size, Aux::None, a, f);
+    }
+
+    /// Every colour channel through a 256-entry table (alpha kept), as `color::apply_table`.
+    pub fn table(&mut self, table: [u8; 256]) {
+        let words = Aux::Words(table.map(u32::from).to_vec());
+        let size = self.size;
+        self.fresh(TABLE, size, words, [0; 4], [0.0; 4]);
+    }
+
+    /// Applies an orientation transform (rotate and flip too).
+    pub fn orient(&mut self, orientation: Orientation) {
         let (w, h) = (self.size.0 as i32, self.size.1 as i32);
         // Source position of destination (x, y): [ax, bx, cx], [ay, by, cy].
         let (x_map, y_map) = match orientation {
@@ -290,11 +319,16 @@ impl Planner {
         self.remap(size, x_map, y_map);
     }
 
+    /// The `size` rectangle whose top left is at (`x`, `y`): a crop.
+    pub fn shift(&mut self, size: (u32, u32), x: u32, y: u32) {
+        self.remap(size, [1, 0, x as i32], [0, 1, y as i32]);
+    }
+
     fn remap(&mut self, size: (u32, u32), [ax, bx, cx]: [i32; 3], [ay, by, cy]: [i32; 3]) {
         let src = self.current;
         let dst = self.free(&[src]);
         self.pass(
-            Kernel::Remap,
+            REMAP,
             src,
             dst,
             size,
@@ -305,60 +339,20 @@ impl Planner {
         );
     }
 
-    fn op(&mut self, op: &Op, size: (u32, u32)) {
-        let words = |table: [u8; 256]| Aux::Words(table.map(u32::from).to_vec());
-        match *op {
-            Op::Fit { filter, .. }
-            | Op::Scale { filter, .. }
-            | Op::Longest { filter, .. }
-            | Op::Resize { filter, .. } => {
-                self.resample(size, CropBox::whole(self.size.0, self.size.1), filter)
-            }
-            Op::Fill { filter, .. } => self.resample(size, CropBox::cover(self.size, size), filter),
-            Op::Crop { x, y, .. } => self.remap(size, [1, 0, x as i32], [0, 1, y as i32]),
-            Op::Rotate { degrees } => self.orient(match degrees {
-                90 => Orientation::Rotate90,
-                180 => Orientation::Rotate180,
-                _ => Orientation::Rotate270,
-            }),
-            Op::Flip { axis: FlipAxis::H } => self.orient(Orientation::FlipHorizontal),
-            Op::Flip { axis: FlipAxis::V } => self.orient(Orientation::FlipVertical),
-            Op::Gray => self.step(Kernel::Gray, size, Aux::None, [0; 4], [0.0; 4]),
-            Op::Sepia => self.step(Kernel::Sepia, size, Aux::None, [0; 4], [0.0; 4]),
-            Op::Saturation { value } => {
-                let factor = color::saturation_factor(value);
-                self.step(
-                    Kernel::Saturation,
-                    size,
-                    Aux::None,
-                    [factor, 0, 0, 0],
-                    [0.0; 4],
-                )
-            }
-            Op::Brightness { value } => {
-                let table = words(color::brightness_table(value));
-                self.step(Kernel::Table, size, table, [0; 4], [0.0; 4])
-            }
-            Op::Contrast { value } => {
-                let table = words(color::contrast_table(value));
-                self.step(Kernel::Table, size, table, [0; 4], [0.0; 4])
-            }
-            Op::Gamma { value } => {
-                let table = words(color::gamma_table(value));
-                self.step(Kernel::Table, size, table, [0; 4], [0.0; 4])
-            }
-            Op::Invert => {
-                let table = words(color::invert_table());
-                self.step(Kernel::Table, size, table, [0; 4], [0.0; 4])
-            }
-            Op::Blur { sigma } => self.blur(sigma),
-            Op::Sharpen { amount } => self.sharpen(amount),
-            Op::Pixelate { size: block } => self.pixelate(block),
-        }
+    /// The whole image resampled to `size`.
+    pub fn resample_whole(&mut self, size: (u32, u32), filter: Filter) {
+        let whole = CropBox::whole(self.size.0, self.size.1);
+        self.resample(size, whole, filter);
+    }
+
+    /// The centred part of the image with `size`'s aspect, resampled to `size` (`fill`).
+    pub fn resample_cover(&mut self, size: (u32, u32), filter: Filter) {
+        let cover = CropBox::cover(self.size, size);
+        self.resample(size, cover, filter);
     }
 
     /// Vertical pass then horizontal, as fast_image_resize does for 8-bit pixels.
-    fn resample(&mut self, size: (u32, u32), crop: CropBox, filter: crate::ops::Filter) {
+    fn resample(&mut self, size: (u32, u32), crop: CropBox, filter: Filter) {
         if size == self.size {
             // The CPU backend hands the frame back untouched too.
             return;
@@ -409,16 +403,16 @@ impl Planner {
             ]
         };
         let a = table_params(&rows, flag, NO);
-        self.step(
-            Kernel::ResampleVertical,
+        self.fresh(
+            RESAMPLE_VERTICAL,
             (width, size.1),
             Aux::Words(rows.words),
             a,
             [0.0; 4],
         );
         let a = table_params(&columns, NO, flag);
-        self.step(
-            Kernel::ResampleHorizontal,
+        self.fresh(
+            RESAMPLE_HORIZONTAL,
             size,
             Aux::Words(columns.words),
             a,
@@ -431,23 +425,21 @@ impl Planner {
         let radius = (weights.len() / 2) as i32;
         let words = Aux::Words(weights.iter().map(|w| w.to_bits()).collect());
         let size = self.size;
-        self.step(
-            Kernel::GaussianHorizontal,
+        let horizontal = [radius, premultiply, NO, 0];
+        self.fresh(
+            GAUSSIAN_HORIZONTAL,
             size,
             words.clone(),
-            [radius, premultiply, NO, 0],
+            horizontal,
             [0.0; 4],
         );
-        self.step(
-            Kernel::GaussianVertical,
-            size,
-            words,
-            [radius, NO, unpremultiply, 0],
-            [0.0; 4],
-        );
+        let vertical = [radius, NO, unpremultiply, 0];
+        self.fresh(GAUSSIAN_VERTICAL, size, words, vertical, [0.0; 4]);
     }
 
-    fn blur(&mut self, sigma: f64) {
+    /// Blur on premultiplied alpha, as `ops::blur::blur`: the exact kernel up to
+    /// `EXACT_UP_TO_SIGMA`, three box passes of the same variance above.
+    pub fn blur(&mut self, sigma: f64) {
         if sigma <= blur::EXACT_UP_TO_SIGMA {
             self.gaussian(sigma, YES, YES);
             return;
@@ -459,73 +451,51 @@ impl Planner {
             let first = if index == 0 { YES } else { NO };
             let final_pass = if index == last { YES } else { NO };
             let radius = radius as i32;
-            self.step(
-                Kernel::BoxHorizontal,
-                size,
-                Aux::None,
-                [radius, first, NO, 0],
-                [0.0; 4],
-            );
-            self.step(
-                Kernel::BoxVertical,
-                size,
-                Aux::None,
-                [radius, NO, final_pass, 0],
-                [0.0; 4],
-            );
+            let horizontal = [radius, first, NO, 0];
+            self.fresh(BOX_HORIZONTAL, size, Aux::None, horizontal, [0.0; 4]);
+            let vertical = [radius, NO, final_pass, 0];
+            self.fresh(BOX_VERTICAL, size, Aux::None, vertical, [0.0; 4]);
         }
     }
 
-    /// Blurs a copy (sigma 1, no premultiplication, as on the CPU), then combines it
-    /// with the original.
-    fn sharpen(&mut self, amount: f64) {
+    /// Blurs a copy of the image (straight values, no premultiplication), then runs
+    /// `combine` with the original as its source and the copy as its aux buffer.
+    pub fn combine_with_blurred(&mut self, sigma: f64, combine: Kernel, f: [f32; 4]) {
         let original = self.current;
         self.pinned.push(original);
-        self.gaussian(blur::SHARPEN_SIGMA, NO, NO);
+        self.gaussian(sigma, NO, NO);
         self.pinned.clear();
         let blurred = self.current;
         let dst = self.free(&[original, blurred]);
         let size = self.size;
         self.pass(
-            Kernel::SharpenCombine,
+            combine,
             original,
             dst,
             size,
             Aux::Buffer(blurred),
             [0; 4],
             [0; 4],
-            [amount as f32, 0.0, 0.0, 0.0],
+            f,
         );
-    }
-
-    fn pixelate(&mut self, block: u32) {
-        let size = self.size;
-        let blocks = (size.0.div_ceil(block), size.1.div_ceil(block));
-        let a = [block as i32, 0, 0, 0];
-        self.step(Kernel::BlockMeans, blocks, Aux::None, a, [0.0; 4]);
-        // The means buffer is read as a `blocks`-sized image; fill back to full size.
-        self.step(Kernel::FillBlocks, size, Aux::None, a, [0.0; 4]);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::Filter;
+    use crate::ops::{Fill, Fit, Gravity, Sharpen};
 
     #[test]
     fn resize_is_two_passes_over_two_buffers() {
-        let fit = Op::Fit {
+        let fit = Op::Fit(Fit {
             width: 50,
             height: 50,
             filter: Filter::Lanczos3,
-        };
+        });
         let plan = plan((100, 80), Orientation::Normal, &[fit], &[(50, 40)]);
         let kernels: Vec<Kernel> = plan.passes.iter().map(|p| p.kernel).collect();
-        assert_eq!(
-            kernels,
-            [Kernel::ResampleVertical, Kernel::ResampleHorizontal]
-        );
+        assert_eq!(kernels, [RESAMPLE_VERTICAL, RESAMPLE_HORIZONTAL]);
         assert_eq!((plan.buffers, plan.result, plan.output), (2, 0, (50, 40)));
         assert_eq!(plan.passes[0].grid, (100, 40));
     }
@@ -535,11 +505,11 @@ mod tests {
         let plan = plan(
             (10, 10),
             Orientation::Rotate90,
-            &[Op::Sharpen { amount: 1.0 }],
+            &[Op::Sharpen(Sharpen { amount: 1.0 })],
             &[(10, 10)],
         );
         let combine = plan.passes.last().unwrap();
-        assert_eq!(combine.kernel, Kernel::SharpenCombine);
+        assert_eq!(combine.kernel.key(), ("sharpen", "combine"));
         assert_eq!(combine.src, 1, "the rotated frame");
         assert_eq!(combine.aux, Aux::Buffer(2), "the blurred copy");
         assert_eq!((plan.buffers, plan.result), (3, 0));
@@ -547,13 +517,43 @@ mod tests {
 
     #[test]
     fn same_size_resample_does_nothing() {
-        let fill = Op::Fill {
+        let fill = Op::Fill(Fill {
             width: 10,
             height: 20,
             filter: Filter::Lanczos3,
-            gravity: crate::ops::Gravity::Centre,
-        };
+            gravity: Gravity::Centre,
+        });
         let plan = plan((10, 20), Orientation::Normal, &[fill], &[(10, 20)]);
         assert!(plan.passes.is_empty());
+    }
+
+    /// Plans at other sizes can take other branches (an integer crop, no resample at all);
+    /// every kernel they use must be among those compiled.
+    #[test]
+    fn every_kernel_a_plan_uses_is_compiled() {
+        let compiled = all_kernels();
+        for size in [(1, 1), (7, 5), (33, 17), (301, 2), (640, 480)] {
+            for entry in crate::ops::REGISTRY {
+                for op in (entry.test_cases)(size) {
+                    let Ok(output) = op.output_size(size.0, size.1) else {
+                        continue;
+                    };
+                    for pass in plan(
+                        size,
+                        Orientation::Transverse,
+                        std::slice::from_ref(&op),
+                        &[output],
+                    )
+                    .passes
+                    {
+                        assert!(
+                            compiled.contains(&pass.kernel),
+                            "{op:?}: {:?}",
+                            pass.kernel.key()
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use prism_engine::backend::gpu::GpuBackend;
-use prism_engine::pipeline::{FILTERS, OPERATIONS, PRESETS};
+use prism_engine::pipeline::{FILTERS, PRESETS, all_steps};
 use prism_engine::{BackendChoice, GpuConfig, Limits};
 
 #[derive(Parser)]
@@ -157,8 +157,8 @@ fn gpu_info(json: bool) -> anyhow::Result<bool> {
 
 fn print_ops() {
     println!("Operations (join steps with `|`, e.g. `orient|fit:1280x1280|sharpen:0.5|jpeg:85`):");
-    for (syntax, meaning) in OPERATIONS {
-        println!("  {syntax:<34} {meaning}");
+    for spec in all_steps() {
+        println!("  {:<34} {}", spec.syntax, spec.about);
     }
     println!("\nFilters for resampling steps: {FILTERS}");
     println!("\nPresets:");

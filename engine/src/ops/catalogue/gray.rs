@@ -1,0 +1,51 @@
+//! `gray`: Rec. 601 luma in every colour channel.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::frame::Frame;
+use crate::ops::color;
+use crate::ops::operation::{self as text, OpSpec, Operation};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Gray {}
+
+impl Operation for Gray {
+    const SPEC: OpSpec = OpSpec {
+        names: &["gray", "grey", "grayscale"],
+        syntax: "gray",
+        about: "grayscale (Rec. 601 luma)",
+        example: "gray",
+    };
+
+    fn parse(args: Option<&str>) -> Result<Self, String> {
+        text::no_arguments(args, &Self::SPEC).map(|()| Gray {})
+    }
+
+    fn canonical(&self) -> String {
+        "gray".into()
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn apply(&self, mut frame: Frame, _: (u32, u32)) -> Result<Frame, Error> {
+        color::gray(&mut frame);
+        Ok(frame)
+    }
+
+    fn cpu_ns_per_pixel(&self) -> f64 {
+        color::NS_PER_PIXEL
+    }
+
+    #[cfg(feature = "gpu")]
+    fn plan_gpu(&self, planner: &mut crate::backend::gpu::Planner, _: (u32, u32)) {
+        use crate::backend::gpu::{COLOR_SHADER, Kernel};
+        planner.step(Kernel::new(COLOR_SHADER, "gray"), [0; 4], [0.0; 4]);
+    }
+
+    fn test_cases(_: (u32, u32)) -> Vec<Self> {
+        vec![Gray {}]
+    }
+}
