@@ -158,7 +158,14 @@ fn gpu_info(json: bool) -> anyhow::Result<bool> {
 fn print_ops() {
     println!("Operations (join steps with `|`, e.g. `orient|fit:1280x1280|sharpen:0.5|jpeg:85`):");
     for spec in all_steps() {
-        println!("  {:<34} {}", spec.syntax, spec.about);
+        // A syntax too long for the column gets a line of its own.
+        let syntax = if spec.syntax.len() > 34 {
+            println!("  {}", spec.syntax);
+            ""
+        } else {
+            spec.syntax
+        };
+        println!("  {syntax:<34} {}", spec.about);
     }
     println!("\nFilters for resampling steps: {FILTERS}");
     println!("\nPresets:");
