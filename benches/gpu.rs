@@ -11,7 +11,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use prism_engine::backend::cpu;
 use prism_engine::backend::gpu::GpuBackend;
-use prism_engine::{BackendChoice, Engine, EngineConfig, Frame, GpuConfig, Orientation, Pipeline};
+use prism_engine::{BackendChoice, Engine, EngineConfig, Frame, GpuConfig, Pipeline};
 
 const OPS: [&str; 8] = [
     "fit:800x800",
@@ -69,11 +69,11 @@ fn per_op(c: &mut Criterion) {
         let pipeline: Pipeline = text.parse().expect("pipeline");
         let sizes = sizes(&frame, &pipeline);
         group.bench_function(BenchmarkId::new("cpu", text), |b| {
-            b.iter(|| cpu::run(frame.clone(), Orientation::Normal, &pipeline.ops, &sizes))
+            b.iter(|| cpu::run(frame.clone(), &pipeline.ops, &sizes))
         });
         if let Some(gpu) = &gpu {
             group.bench_function(BenchmarkId::new("gpu", text), |b| {
-                b.iter(|| gpu.run(&frame, Orientation::Normal, &pipeline.ops, &sizes))
+                b.iter(|| gpu.run(&frame, &pipeline.ops, &sizes))
             });
         }
     }
@@ -93,7 +93,7 @@ fn batches(c: &mut Criterion) {
             b.iter(|| {
                 std::thread::scope(|scope| {
                     for _ in 0..batch {
-                        scope.spawn(|| gpu.run(&frame, Orientation::Normal, &pipeline.ops, &sizes));
+                        scope.spawn(|| gpu.run(&frame, &pipeline.ops, &sizes));
                     }
                 })
             })

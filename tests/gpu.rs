@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use prism_engine::backend::cpu;
 use prism_engine::backend::gpu::GpuBackend;
-use prism_engine::ops::Fit;
+use prism_engine::ops::{Fit, orientation_steps};
 use prism_engine::{
     BackendChoice, BackendUsed, Engine, EngineConfig, Filter, Frame, GpuConfig, Layout, Op,
     Orientation, Pipeline,
@@ -98,12 +98,8 @@ fn compare(a: &Frame, b: &Frame) -> (u8, f64) {
     (max, 10.0 * (255f64.powi(2) / mse).log10())
 }
 
-fn sizes_of(frame: &Frame, orientation: Orientation, ops: &[Op]) -> Vec<(u32, u32)> {
-    let mut size = if orientation.swaps_dimensions() {
-        (frame.height(), frame.width())
-    } else {
-        (frame.width(), frame.height())
-    };
+fn sizes_of(frame: &Frame, ops: &[Op]) -> Vec<(u32, u32)> {
+    let mut size = (frame.width(), frame.height());
     ops.iter()
         .map(|op| {
             size = op.output_size(size.0, size.1).unwrap();
@@ -112,12 +108,14 @@ fn sizes_of(frame: &Frame, orientation: Orientation, ops: &[Op]) -> Vec<(u32, u3
         .collect()
 }
 
-/// Runs `ops` on both backends and checks the bound; returns the worst difference.
+/// Runs the steps that turn `orientation` upright, then `ops`, on both backends and checks
+/// the bound; returns the worst difference.
 fn check(gpu: &GpuBackend, frame: &Frame, orientation: Orientation, ops: &[Op]) -> (u8, f64) {
-    let sizes = sizes_of(frame, orientation, ops);
-    let expected = cpu::run(frame.clone(), orientation, ops, &sizes).unwrap();
+    let ops = [orientation_steps(orientation), ops.to_vec()].concat();
+    let sizes = sizes_of(frame, &ops);
+    let expected = cpu::run(frame.clone(), &ops, &sizes).unwrap();
     let got = gpu
-        .run(frame, orientation, ops, &sizes)
+        .run(frame, &ops, &sizes)
         .unwrap_or_else(|e| panic!("{ops:?} on {}x{}: {e:?}", frame.width(), frame.height()));
     let (max, psnr) = compare(&expected, &got);
     assert!(
@@ -297,8 +295,8 @@ fn frames_above_the_binding_limit_run_on_the_cpu() {
         height: 64,
         filter: Filter::Lanczos3,
     })];
-    let sizes = sizes_of(&frame, Orientation::Normal, &ops);
-    let refused = gpu.run(&frame, Orientation::Normal, &ops, &sizes);
+    let sizes = sizes_of(&frame, &ops);
+    let refused = gpu.run(&frame, &ops, &sizes);
     assert_eq!(
         refused.unwrap_err(),
         prism_engine::backend::gpu::NotOnGpu::TooLarge

@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 
 use prism_engine::backend::cpu;
 use prism_engine::backend::gpu::GpuBackend;
-use prism_engine::{
-    BackendChoice, Engine, EngineConfig, Frame, GpuConfig, Op, Orientation, Pipeline,
-};
+use prism_engine::{BackendChoice, Engine, EngineConfig, Frame, GpuConfig, Op, Pipeline};
 
 const BATCHES: [usize; 3] = [1, 8, 32];
 
@@ -128,16 +126,16 @@ fn main() {
             let ops = &pipeline.ops;
             let sizes = sizes(&frame, ops);
             let cpu_rate = rate(cores, || {
-                let _ = cpu::run(frame.clone(), Orientation::Normal, ops, &sizes);
+                let _ = cpu::run(frame.clone(), ops, &sizes);
             });
             let single = rate(1, || {
-                let _ = cpu::run(frame.clone(), Orientation::Normal, ops, &sizes);
+                let _ = cpu::run(frame.clone(), ops, &sizes);
             });
             let mut line = format!("{label:<10} {text:<44} {:>10.1}", cpu_rate * megapixels);
             let mut per_frame = Vec::new();
             for (batch, gpu) in &gpus {
                 let gpu_rate = rate(*batch, || {
-                    let _ = gpu.run(&frame, Orientation::Normal, ops, &sizes);
+                    let _ = gpu.run(&frame, ops, &sizes);
                 });
                 line += &format!(" {:>10.1}", gpu_rate * megapixels);
                 per_frame.push(1e3 / gpu_rate);

@@ -17,7 +17,6 @@ use crate::error::Error;
 use crate::format::OutputFormat;
 use crate::frame::Frame;
 use crate::memory;
-use crate::orientation::Orientation;
 use crate::pipeline::{OutputSpec, Pipeline, Plan};
 use crate::pool::completion::Completion;
 use crate::pool::{Deliver, Pool, PoolConfig, ShutdownReport, Task};
@@ -226,7 +225,7 @@ impl Engine {
         })
         .inspect_err(|_| self.inner.stats.failed(None))?;
         let probe_time = started.elapsed();
-        let memory = memory::job_peak_bytes(bytes.len(), &info, &pipeline, &plan);
+        let memory = memory::job_peak_bytes(bytes.len(), &info, &plan);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let completion = Completion::new();
         let stats = Arc::clone(&self.inner.stats);
@@ -338,13 +337,7 @@ fn execute(
     let decoded = codec::decode(bytes, &info, plan.decode_shrink, pipeline.keep_icc)?;
     lap(&mut timings.decode);
 
-    let frame = decoded.frame;
-    let orientation = if pipeline.auto_orient {
-        info.orientation
-    } else {
-        Orientation::Normal
-    };
-    let (frame, backend) = backends.run(frame, orientation, &pipeline.ops, &plan.sizes)?;
+    let (frame, backend) = backends.run(decoded.frame, &plan.steps, &plan.sizes)?;
     lap(&mut timings.ops);
 
     let encoded = output_policy::encode(frame, &pipeline.output, decoded.icc_profile.as_deref())?;

@@ -6,7 +6,6 @@
 
 use crate::codec::ImageInfo;
 use crate::format::ImageFormat;
-use crate::pipeline::Pipeline;
 use crate::pipeline::Plan;
 
 /// Bytes per pixel while decoding, beyond the decoded frame itself: progressive JPEG keeps
@@ -24,28 +23,18 @@ fn decoder_overhead_per_pixel(format: ImageFormat) -> u64 {
 }
 
 /// Peak bytes for one job: the input, plus the largest of the decode, each op and encode.
-pub(crate) fn job_peak_bytes(
-    input_len: usize,
-    info: &ImageInfo,
-    pipeline: &Pipeline,
-    plan: &Plan,
-) -> usize {
+pub(crate) fn job_peak_bytes(input_len: usize, info: &ImageInfo, plan: &Plan) -> usize {
     let bpp: u64 = if info.has_alpha { 4 } else { 3 };
     let pixels = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
     let frame_bytes = |size: (u32, u32)| pixels(size) * bpp;
     let stored = (info.width, info.height);
 
     let decode = frame_bytes(stored) + pixels(stored) * decoder_overhead_per_pixel(info.format);
-    // Orientation writes a second frame beside the first.
-    let mut peak = decode.max(2 * frame_bytes(stored));
-    let mut size = if pipeline.auto_orient {
-        info.oriented_dimensions()
-    } else {
-        stored
-    };
-    for (op, &out) in pipeline.ops.iter().zip(&plan.sizes) {
-        let step = op.working_bytes(size, out, bpp);
-        peak = peak.max(step);
+    let mut peak = decode;
+    let mut size = stored;
+    // The orientation steps first (each writes a second frame beside the first), then the ops.
+    for (step, &out) in plan.steps.iter().zip(&plan.sizes) {
+        peak = peak.max(step.working_bytes(size, out, bpp));
         size = out;
     }
     // Encoding: the frame, a flattened or reduced copy (maxkb retries) and the output.
@@ -71,11 +60,11 @@ mod tests {
             has_alpha: false,
             byte_len: 3_000_000,
         };
-        let pipeline: Pipeline = "fit:1280".parse().unwrap();
+        let pipeline: crate::Pipeline = "fit:1280".parse().unwrap();
         let plan = pipeline.plan(&info, &crate::Limits::default()).unwrap();
         // Decode dominates: 12 MP × (3 frame + 6 coefficient) bytes + the input.
         assert_eq!(
-            job_peak_bytes(3_000_000, &info, &pipeline, &plan),
+            job_peak_bytes(3_000_000, &info, &plan),
             12_000_000 * 9 + 3_000_000
         );
     }

@@ -8,7 +8,6 @@ pub use super::gpu_settings::{
 
 use crate::frame::Frame;
 use crate::ops::Op;
-use crate::orientation::Orientation;
 
 /// Never constructed: without wgpu there is no device to open.
 #[derive(Debug)]
@@ -30,7 +29,6 @@ impl GpuBackend {
     pub fn run(
         &self,
         _frame: &Frame,
-        _orientation: Orientation,
         _ops: &[Op],
         _sizes: &[(u32, u32)],
     ) -> Result<Frame, NotOnGpu> {

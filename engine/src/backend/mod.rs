@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::frame::Frame;
 use crate::ops::Op;
-use crate::orientation::Orientation;
 use gpu::{GpuBackend, GpuConfig, GpuInfo, GpuStats, NotOnGpu};
 
 /// Which backend runs the pixel operations.
@@ -135,13 +134,12 @@ impl Backends {
         self.gpu.as_ref()
     }
 
-    /// Runs the orientation and the ops on the chosen backend; anything the GPU does not
+    /// Runs the planned steps (orientation first) on the chosen backend; anything the GPU does not
     /// finish runs again on the CPU from the same decoded frame, and pipelines with a smart
     /// crop run on the CPU from the start.
     pub fn run(
         &self,
         frame: Frame,
-        orientation: Orientation,
         ops: &[Op],
         sizes: &[(u32, u32)],
     ) -> Result<(Frame, BackendUsed), Error> {
@@ -151,15 +149,15 @@ impl Backends {
                 BackendChoice::Gpu => true,
                 _ => cost::gpu_pays(size, ops, sizes),
             };
-            let has_work = orientation != Orientation::Normal || !ops.is_empty();
+            let has_work = !ops.is_empty();
             let gpu_can = !ops.iter().any(Op::places_by_content);
             if wanted && has_work && gpu_can {
-                match gpu.run(&frame, orientation, ops, sizes) {
+                match gpu.run(&frame, ops, sizes) {
                     Ok(out) => return Ok((out, BackendUsed::Gpu)),
                     Err(NotOnGpu::TooLarge | NotOnGpu::Disabled | NotOnGpu::Failed(_)) => {}
                 }
             }
         }
-        cpu::run(frame, orientation, ops, sizes).map(|frame| (frame, BackendUsed::Cpu))
+        cpu::run(frame, ops, sizes).map(|frame| (frame, BackendUsed::Cpu))
     }
 }

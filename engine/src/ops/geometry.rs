@@ -2,7 +2,25 @@
 
 use crate::error::Error;
 use crate::frame::{Frame, Layout};
+use crate::ops::{Flip, FlipAxis, Op, Rotate};
 use crate::orientation::Orientation;
+
+/// The steps that show a picture stored with `orientation` upright, planned before the
+/// pipeline's own: a quarter turn, a mirror, or a turn then a mirror (EXIF 5 and 7).
+pub fn orientation_steps(orientation: Orientation) -> Vec<Op> {
+    let rotate = |degrees| Op::Rotate(Rotate { degrees });
+    let mirror = || Op::Flip(Flip { axis: FlipAxis::H });
+    match orientation {
+        Orientation::Normal => vec![],
+        Orientation::FlipHorizontal => vec![mirror()],
+        Orientation::Rotate180 => vec![rotate(180)],
+        Orientation::FlipVertical => vec![Op::Flip(Flip { axis: FlipAxis::V })],
+        Orientation::Transpose => vec![rotate(90), mirror()],
+        Orientation::Rotate90 => vec![rotate(90)],
+        Orientation::Transverse => vec![rotate(270), mirror()],
+        Orientation::Rotate270 => vec![rotate(270)],
+    }
+}
 
 /// The part of `impl Operation` that `rotate` and `flip` share: the frame turned or
 /// mirrored by `self.orientation()`, on the CPU and the GPU.
@@ -115,6 +133,13 @@ mod tests {
             let out = orient(numbered(), orientation).unwrap();
             assert_eq!((out.width(), out.height()), dims, "{orientation:?}");
             assert_eq!(values(&out), expected, "{orientation:?}");
+            // The steps a pipeline plans for it end in the same place.
+            let mut frame = numbered();
+            for step in orientation_steps(orientation) {
+                let size = step.output_size(frame.width(), frame.height()).unwrap();
+                frame = step.apply(frame, size).unwrap();
+            }
+            assert_eq!(values(&frame), expected, "{orientation:?} as steps");
         }
     }
 

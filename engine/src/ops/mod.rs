@@ -12,6 +12,7 @@ pub(crate) mod operation;
 pub(crate) mod resize;
 
 pub use catalogue::*;
+pub use geometry::orientation_steps;
 pub use gravity::Gravity;
 pub use operation::OpSpec;
 pub use resize::Filter;

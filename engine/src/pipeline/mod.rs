@@ -74,10 +74,12 @@ impl Default for Pipeline {
     }
 }
 
-/// Sizes worked out from the header: after orientation and after each op.
+/// What runs on the decoded frame, and the sizes worked out from the header.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Plan {
-    /// Output size of each op, in order.
+    /// The steps that turn the picture upright (with auto-orientation), then the ops.
+    pub steps: Vec<Op>,
+    /// Output size of each step, in order.
     pub sizes: Vec<(u32, u32)>,
     /// How many times smaller the first step makes the image, when it resamples (the
     /// decoder may skip detail that cannot survive it); 1.0 otherwise.
@@ -184,13 +186,21 @@ impl Pipeline {
     /// Works out every intermediate size from the header and checks it against the limits.
     pub(crate) fn plan(&self, info: &ImageInfo, limits: &Limits) -> Result<Plan, Error> {
         self.validate()?;
-        let start = if self.auto_orient {
-            info.oriented_dimensions()
+        let orientation = if self.auto_orient {
+            info.orientation
         } else {
-            (info.width, info.height)
+            crate::Orientation::Normal
         };
-        let mut sizes = Vec::with_capacity(self.ops.len());
-        let mut size = start;
+        let upright = crate::ops::orientation_steps(orientation);
+        let mut sizes = Vec::with_capacity(upright.len() + self.ops.len());
+        let mut size = (info.width, info.height);
+        for step in &upright {
+            size = step
+                .output_size(size.0, size.1)
+                .map_err(|reason| Error::Internal(format!("orientation: {reason}")))?;
+            sizes.push(size);
+        }
+        let start = size;
         for (index, op) in self.ops.iter().enumerate() {
             size = op
                 .output_size(size.0, size.1)
@@ -198,11 +208,14 @@ impl Pipeline {
             limits.check_output_pixels(size.0, size.1)?;
             sizes.push(size);
         }
-        let decode_shrink = match (self.ops.first(), sizes.first()) {
+        let decode_shrink = match (self.ops.first(), sizes.get(upright.len())) {
             (Some(op), Some(&target)) if op.is_resample() => shrink_factor(start, target),
             _ => 1.0,
         };
+        let mut steps = upright;
+        steps.extend(self.ops.iter().cloned());
         Ok(Plan {
+            steps,
             sizes,
             decode_shrink,
         })
@@ -379,7 +392,15 @@ mod tests {
         let plan = pipeline
             .plan(&info(4000, 2000, crate::Orientation::Rotate90), &limits)
             .unwrap();
-        assert_eq!(plan.sizes, vec![(500, 1000), (1000, 500), (100, 200)]);
+        assert_eq!(
+            plan.sizes,
+            vec![(2000, 4000), (500, 1000), (1000, 500), (100, 200)],
+            "the quarter turn that stands the picture upright comes first"
+        );
+        assert_eq!(
+            plan.steps[0],
+            crate::ops::orientation_steps(crate::Orientation::Rotate90)[0]
+        );
         assert_eq!(plan.decode_shrink, 4.0);
         let crop_first: Pipeline = "crop:0,0,10,10|fit:5".parse().unwrap();
         let plan = crop_first

@@ -23,7 +23,6 @@ pub use super::gpu_settings::{
 
 use crate::frame::{Frame, Layout};
 use crate::ops::Op;
-use crate::orientation::Orientation;
 use stage::{Job, Message, Stage};
 
 impl GpuConfig {
@@ -155,16 +154,10 @@ impl GpuBackend {
         }
     }
 
-    /// Runs `orientation` then `ops` (planned sizes `sizes`) on the GPU, blocking until the
+    /// Runs `ops` (planned sizes `sizes`) on the GPU, blocking until the
     /// frame's batch is done. The frame is borrowed so the caller still has it for a CPU
     /// rerun when this fails.
-    pub fn run(
-        &self,
-        frame: &Frame,
-        orientation: Orientation,
-        ops: &[Op],
-        sizes: &[(u32, u32)],
-    ) -> Result<Frame, NotOnGpu> {
+    pub fn run(&self, frame: &Frame, ops: &[Op], sizes: &[(u32, u32)]) -> Result<Frame, NotOnGpu> {
         let counted = |counter: &AtomicU64, why: NotOnGpu| {
             counter.fetch_add(1, Ordering::Relaxed);
             Err(why)
@@ -172,7 +165,7 @@ impl GpuBackend {
         if self.shared.is_disabled() {
             return counted(&self.shared.while_disabled, NotOnGpu::Disabled);
         }
-        let plan = passes::plan((frame.width(), frame.height()), orientation, ops, sizes);
+        let plan = passes::plan((frame.width(), frame.height()), ops, sizes);
         if plan.buffer_pixels.saturating_mul(4) > self.info().max_binding_bytes {
             return counted(&self.shared.too_large, NotOnGpu::TooLarge);
         }

@@ -1,5 +1,6 @@
-//! What the GPU runs for a frame: the orientation and every op translated into compute
-//! passes over a few ping-pong buffers. Pure data, no wgpu: the device records it.
+//! What the GPU runs for a frame: every planned step (the orientation's rotate and flip
+//! first) translated into compute passes over a few ping-pong buffers. Pure data, no wgpu:
+//! the device records it.
 
 use super::weights::{self, CropBox, Table};
 use crate::ops::{Filter, Op, blur};
@@ -81,26 +82,20 @@ const GAUSSIAN_VERTICAL: Kernel = Kernel::new(BLUR_SHADER, "gaussian_vertical");
 const BOX_HORIZONTAL: Kernel = Kernel::new(BLUR_SHADER, "box_horizontal");
 const BOX_VERTICAL: Kernel = Kernel::new(BLUR_SHADER, "box_vertical");
 
-/// Every kernel a plan can use, compiled when the device opens: those of every
-/// orientation and of every operation's test cases (which cover each branch of its plan).
+/// Every kernel a plan can use, compiled when the device opens: those of every operation's
+/// test cases (which cover each branch of its plan; orientation is rotate and flip steps).
 pub(super) fn all_kernels() -> Vec<Kernel> {
     let size = (64, 48);
     let mut kernels: Vec<Kernel> = Vec::new();
-    let mut add = |plan: FramePlan| {
-        for pass in plan.passes {
-            if !kernels.contains(&pass.kernel) {
-                kernels.push(pass.kernel);
-            }
-        }
-    };
-    for exif in 1..=8 {
-        let orientation = Orientation::from_exif(exif).unwrap_or(Orientation::Normal);
-        add(plan(size, orientation, &[], &[]));
-    }
     for entry in crate::ops::REGISTRY {
         for op in (entry.test_cases)(size) {
-            if let Ok(output) = op.output_size(size.0, size.1) {
-                add(plan(size, Orientation::Normal, &[op], &[output]));
+            let Ok(output) = op.output_size(size.0, size.1) else {
+                continue;
+            };
+            for pass in plan(size, &[op], &[output]).passes {
+                if !kernels.contains(&pass.kernel) {
+                    kernels.push(pass.kernel);
+                }
             }
         }
     }
@@ -186,13 +181,8 @@ pub(super) struct FramePlan {
     pub result: usize,
 }
 
-/// Plans orientation then `ops` (whose planned sizes are `sizes`) for a `width`×`height` frame.
-pub(super) fn plan(
-    (width, height): (u32, u32),
-    orientation: Orientation,
-    ops: &[Op],
-    sizes: &[(u32, u32)],
-) -> FramePlan {
+/// Plans `ops` (whose planned sizes are `sizes`) for a `width`×`height` frame.
+pub(super) fn plan((width, height): (u32, u32), ops: &[Op], sizes: &[(u32, u32)]) -> FramePlan {
     let mut planner = Planner {
         passes: Vec::new(),
         current: 0,
@@ -201,7 +191,6 @@ pub(super) fn plan(
         buffer_pixels: u64::from(width) * u64::from(height),
         pinned: Vec::new(),
     };
-    planner.orient(orientation);
     for (op, &size) in ops.iter().zip(sizes) {
         op.plan_gpu(&mut planner, size);
     }
@@ -493,7 +482,7 @@ mod tests {
             height: 50,
             filter: Filter::Lanczos3,
         });
-        let plan = plan((100, 80), Orientation::Normal, &[fit], &[(50, 40)]);
+        let plan = plan((100, 80), &[fit], &[(50, 40)]);
         let kernels: Vec<Kernel> = plan.passes.iter().map(|p| p.kernel).collect();
         assert_eq!(kernels, [RESAMPLE_VERTICAL, RESAMPLE_HORIZONTAL]);
         assert_eq!((plan.buffers, plan.result, plan.output), (2, 0, (50, 40)));
@@ -502,12 +491,9 @@ mod tests {
 
     #[test]
     fn sharpen_keeps_the_original_for_the_combine() {
-        let plan = plan(
-            (10, 10),
-            Orientation::Rotate90,
-            &[Op::Sharpen(Sharpen { amount: 1.0 })],
-            &[(10, 10)],
-        );
+        let mut ops = crate::ops::orientation_steps(Orientation::Rotate90);
+        ops.push(Op::Sharpen(Sharpen { amount: 1.0 }));
+        let plan = plan((10, 10), &ops, &[(10, 10), (10, 10)]);
         let combine = plan.passes.last().unwrap();
         assert_eq!(combine.kernel.key(), ("sharpen", "combine"));
         assert_eq!(combine.src, 1, "the rotated frame");
@@ -523,7 +509,7 @@ mod tests {
             filter: Filter::Lanczos3,
             gravity: Gravity::Centre,
         });
-        let plan = plan((10, 20), Orientation::Normal, &[fill], &[(10, 20)]);
+        let plan = plan((10, 20), &[fill], &[(10, 20)]);
         assert!(plan.passes.is_empty());
     }
 
@@ -538,14 +524,7 @@ mod tests {
                     let Ok(output) = op.output_size(size.0, size.1) else {
                         continue;
                     };
-                    for pass in plan(
-                        size,
-                        Orientation::Transverse,
-                        std::slice::from_ref(&op),
-                        &[output],
-                    )
-                    .passes
-                    {
+                    for pass in plan(size, std::slice::from_ref(&op), &[output]).passes {
                         assert!(
                             compiled.contains(&pass.kernel),
                             "{op:?}: {:?}",
