@@ -187,7 +187,10 @@ impl RateLimiter {
 
     /// Forgets users with no request inside the window (run every CLEANUP_INTERVAL).
     pub fn cleanup(&self) {
-        let now = Instant::now();
+        self.cleanup_at(Instant::now());
+    }
+
+    fn cleanup_at(&self, now: Instant) {
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
         users.retain(|_, user| {
             user.times
@@ -242,10 +245,18 @@ mod tests {
 
     #[test]
     fn cleanup_forgets_idle_users() {
-        let limiter = RateLimiter::with_window(5, Duration::from_millis(1));
-        limiter.check(UserId(1));
-        std::thread::sleep(Duration::from_millis(5));
-        limiter.cleanup();
+        let window = Duration::from_secs(60);
+        let limiter = RateLimiter::with_window(5, window);
+        let start = Instant::now();
+        limiter.check_at(UserId(1), start);
+        limiter.check_at(UserId(2), start + Duration::from_secs(30));
+        limiter.cleanup_at(start + window);
+        assert_eq!(
+            limiter.tracked_users(),
+            1,
+            "the first user's request has left the window"
+        );
+        limiter.cleanup_at(start + Duration::from_secs(90));
         assert_eq!(limiter.tracked_users(), 0);
     }
 }
