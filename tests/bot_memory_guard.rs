@@ -8,7 +8,7 @@ mod standin;
 
 use std::time::{Duration, Instant};
 
-use botkit::{database, photo_12mp_bytes, photo_bytes, sample, start_bot};
+use botkit::{database, photo_12mp_bytes, photo_bytes, sample, start_bot, wait_for_metric};
 use serde_json::Value;
 use standin::{StandIn, http_get};
 
@@ -17,19 +17,6 @@ fn resident_mib() -> u64 {
         .ok()
         .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<u64>().ok())
         .map_or(0, |pages| (pages * 4096) >> 20)
-}
-
-/// Polls /metrics until `series` has `value` (10 s at most); returns whether it did.
-async fn wait_for_metric(address: &str, series: &str, value: f64) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let (_, metrics) = http_get(address, "/metrics").await;
-        if sample(&metrics, series) == Some(value) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }
 
 fn message_id(message: &Value) -> i64 {
@@ -56,7 +43,7 @@ async fn over_the_limit_work_waits_and_finishes_afterwards() {
     let ballast = vec![1u8; ((limit + 100) << 20) as usize];
     std::hint::black_box(&ballast);
     assert!(
-        wait_for_metric(&address, "prism_memory_guard_active", 1.0).await,
+        wait_for_metric(&address, "prism_memory_guard_active", |v| v == 1.0).await,
         "the guard trips above {limit} MiB"
     );
     standin.hold_downloads();
@@ -69,14 +56,18 @@ async fn over_the_limit_work_waits_and_finishes_afterwards() {
         })
         .collect();
     // One request runs, the others wait for a slot.
-    assert!(wait_for_metric(&address, "prism_requests_in_progress", 1.0).await);
+    assert!(wait_for_metric(&address, "prism_requests_in_progress", |v| v == 1.0).await);
     assert!(
-        wait_for_metric(&address, r#"prism_queue_depth{queue="admission"}"#, 3.0).await,
+        wait_for_metric(&address, r#"prism_queue_depth{queue="admission"}"#, |v| v
+            == 3.0)
+        .await,
         "three requests held back"
     );
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Held back for as long as the guard holds: only its letting go releases them, and it
+    // has not let go in between (still active, engaged once).
     let (_, metrics) = http_get(&address, "/metrics").await;
     assert_eq!(sample(&metrics, "prism_requests_in_progress"), Some(1.0));
+    assert_eq!(sample(&metrics, "prism_memory_guard_active"), Some(1.0));
     assert_eq!(
         sample(&metrics, "prism_memory_guard_engagements_total"),
         Some(1.0)
@@ -87,11 +78,11 @@ async fn over_the_limit_work_waits_and_finishes_afterwards() {
     );
     drop(ballast);
     assert!(
-        wait_for_metric(&address, "prism_memory_guard_active", 0.0).await,
+        wait_for_metric(&address, "prism_memory_guard_active", |v| v == 0.0).await,
         "the guard lets go once memory is back"
     );
     assert!(
-        wait_for_metric(&address, "prism_requests_in_progress", 4.0).await,
+        wait_for_metric(&address, "prism_requests_in_progress", |v| v == 4.0).await,
         "full concurrency again"
     );
     standin.release_downloads();

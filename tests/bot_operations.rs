@@ -8,7 +8,7 @@ mod standin;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use botkit::{database, photo_bytes, sample, start_bot};
+use botkit::{database, photo_bytes, sample, start_bot, wait_for_metric};
 use serde_json::Value;
 use standin::{StandIn, component_status, http_get, http_post};
 
@@ -285,8 +285,11 @@ async fn an_alert_is_raised_once_and_cleared_once() {
             about_errors(c) && c.text().contains("recovered")
         })
         .await;
-    // Three more quiet checks: no further messages about it.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Three more quiet checks (counted by the bot once their alerts are sent): no further
+    // messages about it.
+    let (_, metrics) = http_get(&address, "/metrics").await;
+    let checks = sample(&metrics, "prism_health_checks_total").expect("checks are counted");
+    assert!(wait_for_metric(&address, "prism_health_checks_total", |v| v >= checks + 3.0).await);
     let messages = standin.calls().iter().filter(|c| about_errors(c)).count();
     assert_eq!(messages, 2);
     bot.stop().await;

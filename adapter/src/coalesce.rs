@@ -185,7 +185,11 @@ mod tests {
         };
         assert!(matches!(coalescer.role("other").await, Role::Lead(_)));
         let waiter = tokio::spawn(follow.wait(|| async { false }));
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        // One thread: yielding lets the follower run until it waits, so it has had every
+        // chance to finish early.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
         assert!(!waiter.is_finished());
         lead.release().await;
         waiter.await.expect("follower wakes");

@@ -131,6 +131,7 @@ pub struct Metrics {
     backend_jobs: Family<BackendLabel, Counter>,
     cleanups: Family<TriggerLabel, Counter>,
     guard_engagements: Counter,
+    health_checks: Counter,
     /// Arrival-to-reply time of processed requests, summed, and their number (the monitor's
     /// mean processing time).
     processing_micros: AtomicU64,
@@ -149,6 +150,7 @@ impl Metrics {
         let backend_jobs = Family::<BackendLabel, Counter>::default();
         let cleanups = Family::<TriggerLabel, Counter>::default();
         let guard_engagements = Counter::default();
+        let health_checks = Counter::default();
         let mut registry = Registry::with_prefix("prism");
         registry.register("requests", "Requests by how they ended", outcomes.clone());
         registry.register(
@@ -171,6 +173,11 @@ impl Metrics {
             "Times resident memory went above MEMORY_LIMIT_MB and new work was held back",
             guard_engagements.clone(),
         );
+        registry.register(
+            "health_checks",
+            "Health checks run (every HEALTH_CHECK_INTERVAL), their alerts sent",
+            health_checks.clone(),
+        );
         Metrics {
             started: Instant::now(),
             enabled,
@@ -180,6 +187,7 @@ impl Metrics {
             backend_jobs,
             cleanups,
             guard_engagements,
+            health_checks,
             processing_micros: AtomicU64::new(0),
             processing_count: AtomicU64::new(0),
             percentiles: std::array::from_fn(|_| Percentiles::new()),
@@ -220,6 +228,10 @@ impl Metrics {
 
     pub fn guard_engaged(&self) {
         self.guard_engagements.inc();
+    }
+
+    pub fn health_checked(&self) {
+        self.health_checks.inc();
     }
 
     /// Records a finished request's stage latencies (when monitoring is on).

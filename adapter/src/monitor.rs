@@ -307,6 +307,7 @@ pub fn spawn(service: Arc<Service>, stop: CancellationToken) {
             if report.status != health::Status::Ok {
                 tracing::warn!(report = %report.text(), "health check: not ok");
             }
+            service.metrics.health_checked();
         }
     });
 }

@@ -219,7 +219,11 @@ mod tests {
         other.wait().await;
         log.lock().expect("log").push("b12");
         drop(other);
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // One thread: yielding lets the fast task run until it waits for its turn.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(*log.lock().expect("log"), vec!["b12"], "11 waits for 10");
         slow.wait().await;
         log.lock().expect("log").push("a10");
         drop(slow);

@@ -3,12 +3,13 @@
 //! Starting a bot against the Telegram stand-in, for the end-to-end tests (one polling
 //! instance on its own SQLite file, settings overridable per test), and reading its /metrics.
 
+use prism_bot::{BotConfig, RunningBot};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use prism_bot::{BotConfig, RunningBot};
+use std::time::{Duration, Instant};
 
-use crate::standin::{StandIn, TOKEN};
+use crate::standin::{StandIn, TOKEN, http_get};
 
 pub fn photo_bytes() -> Vec<u8> {
     std::fs::read(concat!(
@@ -84,4 +85,18 @@ pub fn sample(metrics: &str, series: &str) -> Option<f64> {
         let (name, value) = line.rsplit_once(' ')?;
         (name == series).then(|| value.parse().ok()).flatten()
     })
+}
+
+/// Polls the bot's /metrics at `address` until `series` has a value that `wanted` accepts
+/// (10 s at most); whether it came.
+pub async fn wait_for_metric(address: &str, series: &str, wanted: impl Fn(f64) -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let (_, metrics) = http_get(address, "/metrics").await;
+        if sample(&metrics, series).is_some_and(&wanted) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
 }
