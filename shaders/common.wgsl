@@ -28,9 +28,10 @@ fn src_height() -> u32 { return params.size.y; }
 fn dst_width() -> u32 { return params.size.z; }
 fn dst_height() -> u32 { return params.size.w; }
 
-// The CPU backend's premultiplication (blur, pixelate): (c * a + 127) / 255.
+// The CPU backend's premultiplication (blur, pixelate; ops/alpha.rs, whose OPAQUE and
+// PREMULTIPLY_HALF are generated in front): (c * a + 127) / 255.
 fn premultiply(p: vec4<u32>) -> vec4<u32> {
-    return vec4<u32>((p.xyz * p.w + vec3<u32>(127u)) / 255u, p.w);
+    return vec4<u32>((p.xyz * p.w + vec3<u32>(PREMULTIPLY_HALF)) / OPAQUE, p.w);
 }
 
 // Its inverse: (c * 255 + a / 2) / a, capped at 255; 0 where a is 0.
@@ -38,5 +39,5 @@ fn unpremultiply(p: vec4<u32>) -> vec4<u32> {
     if (p.w == 0u) {
         return vec4<u32>(0u, 0u, 0u, 0u);
     }
-    return vec4<u32>(min((p.xyz * 255u + vec3<u32>(p.w / 2u)) / p.w, vec3<u32>(255u)), p.w);
+    return vec4<u32>(min((p.xyz * OPAQUE + vec3<u32>(p.w / 2u)) / p.w, vec3<u32>(OPAQUE)), p.w);
 }

@@ -4,6 +4,11 @@
 
 use crate::frame::{Frame, Layout};
 
+/// Full alpha, the divisor of premultiplication.
+pub(crate) const OPAQUE: u32 = 255;
+/// Added before dividing by [`OPAQUE`], so premultiplied values round to nearest.
+pub(crate) const PREMULTIPLY_HALF: u32 = OPAQUE / 2;
+
 /// Runs `f` on premultiplied pixels when the frame has alpha, then divides back.
 pub fn with_premultiplied(frame: &mut Frame, f: impl FnOnce(&mut Frame)) {
     if frame.layout() == Layout::Rgb8 {
@@ -13,14 +18,14 @@ pub fn with_premultiplied(frame: &mut Frame, f: impl FnOnce(&mut Frame)) {
     for px in frame.data_mut().chunks_exact_mut(4) {
         let a = u32::from(px[3]);
         for c in &mut px[..3] {
-            *c = ((u32::from(*c) * a + 127) / 255) as u8;
+            *c = ((u32::from(*c) * a + PREMULTIPLY_HALF) / OPAQUE) as u8;
         }
     }
     f(frame);
     for px in frame.data_mut().chunks_exact_mut(4) {
         let a = u32::from(px[3]);
         for c in &mut px[..3] {
-            *c = (u32::from(*c) * 255 + a / 2)
+            *c = (u32::from(*c) * OPAQUE + a / 2)
                 .checked_div(a)
                 .map_or(0, |v| v.min(255) as u8);
         }

@@ -2,7 +2,7 @@
 //! (see [`Operation`]); the other modules here are the pixel code several of them share.
 //! Parsing whole pipelines and printing them live in `pipeline`.
 
-mod alpha;
+pub(crate) mod alpha;
 pub(crate) mod blur;
 mod catalogue;
 pub(crate) mod color;

@@ -105,17 +105,20 @@ pub(super) fn all_kernels() -> Vec<Kernel> {
 /// WGSL declarations of the constants both backends use, written from the Rust ones so the
 /// two cannot drift.
 fn shared_constants() -> String {
+    use crate::ops::alpha::{OPAQUE, PREMULTIPLY_HALF};
     use crate::ops::color::{FIXED_HALF, FIXED_SHIFT, LUMA_WEIGHTS, SEPIA_MATRIX};
     let vec3 = |[x, y, z]: [u32; 3]| format!("vec3<u32>({x}u, {y}u, {z}u)");
     let [sepia_r, sepia_g, sepia_b] = SEPIA_MATRIX.map(vec3);
     format!(
-        "// Generated from engine/src/ops/color.rs (backend/gpu/passes.rs, shared_constants).\n\
+        "// Generated from engine/src/ops/color.rs and alpha.rs (backend/gpu/passes.rs).\n\
          const FIXED_SHIFT: u32 = {FIXED_SHIFT}u;\n\
          const FIXED_HALF: u32 = {FIXED_HALF}u;\n\
          const LUMA_WEIGHTS: vec3<u32> = {};\n\
          const SEPIA_R: vec3<u32> = {sepia_r};\n\
          const SEPIA_G: vec3<u32> = {sepia_g};\n\
-         const SEPIA_B: vec3<u32> = {sepia_b};\n",
+         const SEPIA_B: vec3<u32> = {sepia_b};\n\
+         const OPAQUE: u32 = {OPAQUE}u;\n\
+         const PREMULTIPLY_HALF: u32 = {PREMULTIPLY_HALF}u;\n",
         vec3(LUMA_WEIGHTS)
     )
 }
