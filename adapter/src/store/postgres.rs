@@ -423,8 +423,10 @@ mod tests {
                     ..record.clone()
                 });
             }
+            // The writer may already hold a batch taken from the queue (counted as queued),
+            // so only "some spilled, none lost" is certain here; all 40 are checked below.
             let stats = recorder.stats();
-            assert!(stats.spilled >= 35, "{stats:?}");
+            assert!(stats.spilled > 0 && stats.lost == 0, "{stats:?}");
             for _ in 0..500 {
                 if recorder.stats().failing {
                     break;
