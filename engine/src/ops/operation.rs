@@ -26,14 +26,17 @@ impl OpSpec {
     }
 }
 
-/// One image operation: everything about it in one place. Add one by copying a file in
-/// `ops/catalogue/` and listing it in `catalogue/mod.rs`.
-pub(crate) trait Operation: Sized {
-    const SPEC: OpSpec;
-
+/// One image operation: everything about it in one place, beside its `SPEC` (an
+/// [`OpSpec`] constant of the type, which the registry reads). Add one by copying a file in
+/// `ops/catalogue/` and listing it in `catalogue/mod.rs`. `Op` calls the value methods
+/// through `dyn Operation`; `parse` and `test_cases` build values, so the registry calls
+/// them on the type.
+pub(crate) trait Operation {
     /// Reads the text after `name:` (`None` when there is no colon), arguments in range
     /// or the reason why not.
-    fn parse(args: Option<&str>) -> Result<Self, String>;
+    fn parse(args: Option<&str>) -> Result<Self, String>
+    where
+        Self: Sized;
 
     /// The canonical text: shortest numbers, defaults left out.
     fn canonical(&self) -> String;
@@ -79,7 +82,9 @@ pub(crate) trait Operation: Sized {
 
     /// Steps the conformance and GPU tests run on a `width`×`height` image: every argument
     /// shape and every branch of the implementation.
-    fn test_cases(size: (u32, u32)) -> Vec<Self>;
+    fn test_cases(size: (u32, u32)) -> Vec<Self>
+    where
+        Self: Sized;
 }
 
 /// Width × height as a count.

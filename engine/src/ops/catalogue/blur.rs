@@ -15,14 +15,16 @@ pub struct Blur {
 
 const SIGMA: (f64, f64) = (0.1, 50.0);
 
-impl Operation for Blur {
-    const SPEC: OpSpec = OpSpec {
+impl Blur {
+    pub(crate) const SPEC: OpSpec = OpSpec {
         names: &["blur"],
         syntax: "blur:SIGMA",
         about: "Gaussian blur; 0.1..=50",
         example: "blur:2",
     };
+}
 
+impl Operation for Blur {
     fn parse(args: Option<&str>) -> Result<Self, String> {
         let sigma = text::number(text::required(args, &Self::SPEC)?)?;
         Ok(Blur { sigma })

@@ -12,14 +12,16 @@ pub struct Brightness {
     pub value: i32,
 }
 
-impl Operation for Brightness {
-    const SPEC: OpSpec = OpSpec {
+impl Brightness {
+    pub(crate) const SPEC: OpSpec = OpSpec {
         names: &["brightness"],
         syntax: "brightness:V",
         about: "add V% of full scale; -100..=100",
         example: "brightness:20",
     };
+}
 
+impl Operation for Brightness {
     fn parse(args: Option<&str>) -> Result<Self, String> {
         let value = text::number(text::required(args, &Self::SPEC)?)?;
         Ok(Brightness { value })

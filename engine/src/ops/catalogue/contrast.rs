@@ -12,14 +12,16 @@ pub struct Contrast {
     pub value: i32,
 }
 
-impl Operation for Contrast {
-    const SPEC: OpSpec = OpSpec {
+impl Contrast {
+    pub(crate) const SPEC: OpSpec = OpSpec {
         names: &["contrast"],
         syntax: "contrast:V",
         about: "scale distance from mid-grey by ((100+V)/100)^2; -100..=100",
         example: "contrast:-30",
     };
+}
 
+impl Operation for Contrast {
     fn parse(args: Option<&str>) -> Result<Self, String> {
         let value = text::number(text::required(args, &Self::SPEC)?)?;
         Ok(Contrast { value })

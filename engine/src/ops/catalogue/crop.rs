@@ -16,14 +16,16 @@ pub struct Crop {
     pub height: u32,
 }
 
-impl Operation for Crop {
-    const SPEC: OpSpec = OpSpec {
+impl Crop {
+    pub(crate) const SPEC: OpSpec = OpSpec {
         names: &["crop"],
         syntax: "crop:X,Y,W,H",
         about: "cut out W x H at X,Y (must lie inside the image)",
         example: "crop:10,20,300,200",
     };
+}
 
+impl Operation for Crop {
     fn parse(args: Option<&str>) -> Result<Self, String> {
         let parts: Vec<&str> = text::required(args, &Self::SPEC)?.split(',').collect();
         let [x, y, width, height] = parts[..] else {

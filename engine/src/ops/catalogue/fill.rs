@@ -19,14 +19,16 @@ pub struct Fill {
     pub gravity: Gravity,
 }
 
-impl Operation for Fill {
-    const SPEC: OpSpec = OpSpec {
+impl Fill {
+    pub(crate) const SPEC: OpSpec = OpSpec {
         names: &["fill"],
         syntax: "fill:WxH[:FILTER][:GRAVITY]",
         about: "cover the box exactly, crop the overflow (enlarges if needed); GRAVITY centre (default), entropy (busiest part) or attention (edges, colour, skin)",
         example: "fill:640x640:attention",
     };
+}
 
+impl Operation for Fill {
     fn parse(args: Option<&str>) -> Result<Self, String> {
         let (size, filter, gravity) = text::split_options(text::required(args, &Self::SPEC)?)?;
         let (width, height) = text::parse_box(size)?;

@@ -13,14 +13,16 @@ pub struct Fit {
     pub filter: Filter,
 }
 
-impl Operation for Fit {
-    const SPEC: OpSpec = OpSpec {
+impl Fit {
+    pub(crate) const SPEC: OpSpec = OpSpec {
         names: &["fit"],
         syntax: "fit:WxH[:FILTER]",
         about: "fit inside the box, keep aspect, never enlarge (fit:N = NxN); W,H 1..=16384",
         example: "fit:1280x1280",
     };
+}
 
+impl Operation for Fit {
     fn parse(args: Option<&str>) -> Result<Self, String> {
         let (width, height, filter) = text::box_and_filter(args, &Self::SPEC)?;
         Ok(Fit {

@@ -29,14 +29,16 @@ impl Flip {
     }
 }
 
-impl Operation for Flip {
-    const SPEC: OpSpec = OpSpec {
+impl Flip {
+    pub(crate) const SPEC: OpSpec = OpSpec {
         names: &["flip"],
         syntax: "flip:h|v",
         about: "mirror left-right (h) or top-bottom (v)",
         example: "flip:h",
     };
+}
 
+impl Operation for Flip {
     fn parse(args: Option<&str>) -> Result<Self, String> {
         let axis = match text::required(args, &Self::SPEC)? {
             "h" => FlipAxis::H,

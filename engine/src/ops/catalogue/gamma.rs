@@ -14,14 +14,16 @@ pub struct Gamma {
 
 const GAMMA: (f64, f64) = (0.1, 10.0);
 
-impl Operation for Gamma {
-    const SPEC: OpSpec = OpSpec {
+impl Gamma {
+    pub(crate) const SPEC: OpSpec = OpSpec {
         names: &["gamma"],
         syntax: "gamma:G",
         about: "out = in^(1/G); 0.1..=10 (above 1 brightens)",
         example: "gamma:2.2",
     };
+}
 
+impl Operation for Gamma {
     fn parse(args: Option<&str>) -> Result<Self, String> {
         let value = text::number(text::required(args, &Self::SPEC)?)?;
         Ok(Gamma { value })

@@ -10,14 +10,16 @@ use crate::ops::operation::{self as text, OpSpec, Operation};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Gray {}
 
-impl Operation for Gray {
-    const SPEC: OpSpec = OpSpec {
+impl Gray {
+    pub(crate) const SPEC: OpSpec = OpSpec {
         names: &["gray", "grey", "grayscale"],
         syntax: "gray",
         about: "grayscale (Rec. 601 luma)",
         example: "gray",
     };
+}
 
+impl Operation for Gray {
     fn parse(args: Option<&str>) -> Result<Self, String> {
         text::no_arguments(args, &Self::SPEC).map(|()| Gray {})
     }

@@ -15,14 +15,16 @@ fn table() -> [u8; 256] {
     std::array::from_fn(|i| 255 - i as u8)
 }
 
-impl Operation for Invert {
-    const SPEC: OpSpec = OpSpec {
+impl Invert {
+    pub(crate) const SPEC: OpSpec = OpSpec {
         names: &["invert"],
         syntax: "invert",
         about: "negative",
         example: "invert",
     };
+}
 
+impl Operation for Invert {
     fn parse(args: Option<&str>) -> Result<Self, String> {
         text::no_arguments(args, &Self::SPEC).map(|()| Invert {})
     }

@@ -12,14 +12,16 @@ pub struct Longest {
     pub filter: Filter,
 }
 
-impl Operation for Longest {
-    const SPEC: OpSpec = OpSpec {
+impl Longest {
+    pub(crate) const SPEC: OpSpec = OpSpec {
         names: &["longest"],
         syntax: "longest:N[:FILTER]",
         about: "longest side becomes exactly N, aspect kept; 1..=16384",
         example: "longest:512",
     };
+}
 
+impl Operation for Longest {
     fn parse(args: Option<&str>) -> Result<Self, String> {
         let (size, filter) = text::split_filter(text::required(args, &Self::SPEC)?, &Self::SPEC)?;
         Ok(Longest {

@@ -3,9 +3,10 @@
 //! and `/ops`, the store's operation names, the cost model, the memory estimate, the GPU
 //! planner and the conformance tests.
 //!
-//! To add an operation: copy the file of a similar one, implement [`Operation`] (the
-//! compiler asks for every part, its GPU plan and test cases included), add it to the list
-//! at the bottom, and put a new shader, if it needs one, in `shaders/`.
+//! To add an operation: copy the file of a similar one, give the type its `SPEC` and
+//! implement [`Operation`] (the compiler asks for every part, its GPU plan and test cases
+//! included), add it to the list at the bottom, and put a new shader, if it needs one, in
+//! `shaders/`.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,61 +23,7 @@ pub struct Entry {
     pub test_cases: fn((u32, u32)) -> Vec<Op>,
 }
 
-/// The parts of [`Operation`] that work on a value, callable through `dyn`.
-trait Behaviour {
-    fn canonical(&self) -> String;
-    fn validate(&self) -> Result<(), String>;
-    fn output_size(&self, size: (u32, u32)) -> Result<(u32, u32), String>;
-    fn apply(&self, frame: Frame, output: (u32, u32)) -> Result<Frame, Error>;
-    fn cpu_ns_per_pixel(&self) -> f64;
-    fn working_bytes(&self, input: (u32, u32), output: (u32, u32), bytes_per_pixel: u64) -> u64;
-    fn resamples(&self) -> bool;
-    fn places_by_content(&self) -> bool;
-    fn spec(&self) -> &'static OpSpec;
-    #[cfg(feature = "gpu")]
-    fn plan_gpu(&self, planner: &mut crate::backend::gpu::Planner, output: (u32, u32));
-}
-
-impl<T: Operation> Behaviour for T {
-    fn canonical(&self) -> String {
-        Operation::canonical(self)
-    }
-    fn validate(&self) -> Result<(), String> {
-        Operation::validate(self)
-    }
-    fn output_size(&self, size: (u32, u32)) -> Result<(u32, u32), String> {
-        Operation::output_size(self, size)
-    }
-    fn apply(&self, frame: Frame, output: (u32, u32)) -> Result<Frame, Error> {
-        Operation::apply(self, frame, output)
-    }
-    fn cpu_ns_per_pixel(&self) -> f64 {
-        Operation::cpu_ns_per_pixel(self)
-    }
-    fn working_bytes(&self, input: (u32, u32), output: (u32, u32), bytes_per_pixel: u64) -> u64 {
-        Operation::working_bytes(self, input, output, bytes_per_pixel)
-    }
-    fn resamples(&self) -> bool {
-        Operation::resamples(self)
-    }
-    fn places_by_content(&self) -> bool {
-        Operation::places_by_content(self)
-    }
-    fn spec(&self) -> &'static OpSpec {
-        &T::SPEC
-    }
-    #[cfg(feature = "gpu")]
-    fn plan_gpu(&self, planner: &mut crate::backend::gpu::Planner, output: (u32, u32)) {
-        Operation::plan_gpu(self, planner, output);
-    }
-}
-
 impl Op {
-    /// How the step is written.
-    pub fn spec(&self) -> &'static OpSpec {
-        self.behaviour().spec()
-    }
-
     /// The canonical text: shortest numbers, defaults left out.
     pub fn canonical(&self) -> String {
         self.behaviour().canonical()
@@ -161,16 +108,23 @@ macro_rules! operations {
         })*
 
         impl Op {
-            fn behaviour(&self) -> &dyn Behaviour {
+            fn behaviour(&self) -> &dyn Operation {
                 match self {
                     $(Op::$name(op) => op,)*
+                }
+            }
+
+            /// How the step is written.
+            pub fn spec(&self) -> &'static OpSpec {
+                match self {
+                    $(Op::$name(_) => &$name::SPEC,)*
                 }
             }
         }
 
         /// Every operation, in `prism ops` order.
         pub const REGISTRY: &[Entry] = &[$(Entry {
-            spec: &<$name as Operation>::SPEC,
+            spec: &$name::SPEC,
             parse: |args| <$name as Operation>::parse(args).map(Op::$name),
             test_cases: |size| {
                 <$name as Operation>::test_cases(size)

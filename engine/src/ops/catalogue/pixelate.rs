@@ -15,14 +15,16 @@ pub struct Pixelate {
 
 const BLOCK: (u32, u32) = (2, 1024);
 
-impl Operation for Pixelate {
-    const SPEC: OpSpec = OpSpec {
+impl Pixelate {
+    pub(crate) const SPEC: OpSpec = OpSpec {
         names: &["pixelate"],
         syntax: "pixelate:N",
         about: "N x N blocks of their average colour; 2..=1024",
         example: "pixelate:8",
     };
+}
 
+impl Operation for Pixelate {
     fn parse(args: Option<&str>) -> Result<Self, String> {
         let size = text::number(text::required(args, &Self::SPEC)?)?;
         Ok(Pixelate { size })

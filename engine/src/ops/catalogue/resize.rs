@@ -13,14 +13,16 @@ pub struct Resize {
     pub filter: Filter,
 }
 
-impl Operation for Resize {
-    const SPEC: OpSpec = OpSpec {
+impl Resize {
+    pub(crate) const SPEC: OpSpec = OpSpec {
         names: &["resize"],
         syntax: "resize:WxH[:FILTER]",
         about: "exactly WxH, aspect not kept",
         example: "resize:800x600:mitchell",
     };
+}
 
+impl Operation for Resize {
     fn parse(args: Option<&str>) -> Result<Self, String> {
         let (width, height, filter) = text::box_and_filter(args, &Self::SPEC)?;
         Ok(Resize {

@@ -21,14 +21,16 @@ impl Rotate {
     }
 }
 
-impl Operation for Rotate {
-    const SPEC: OpSpec = OpSpec {
+impl Rotate {
+    pub(crate) const SPEC: OpSpec = OpSpec {
         names: &["rotate"],
         syntax: "rotate:90|180|270",
         about: "turn clockwise by 90, 180 or 270 degrees",
         example: "rotate:90",
     };
+}
 
+impl Operation for Rotate {
     fn parse(args: Option<&str>) -> Result<Self, String> {
         Ok(Rotate {
             degrees: text::number(text::required(args, &Self::SPEC)?)?,

@@ -12,14 +12,16 @@ pub struct Saturation {
     pub value: i32,
 }
 
-impl Operation for Saturation {
-    const SPEC: OpSpec = OpSpec {
+impl Saturation {
+    pub(crate) const SPEC: OpSpec = OpSpec {
         names: &["saturation"],
         syntax: "saturation:V",
         about: "scale colourfulness by (100+V)/100; -100..=100",
         example: "saturation:50",
     };
+}
 
+impl Operation for Saturation {
     fn parse(args: Option<&str>) -> Result<Self, String> {
         let value = text::number(text::required(args, &Self::SPEC)?)?;
         Ok(Saturation { value })

@@ -14,14 +14,16 @@ pub struct Scale {
 
 const FACTOR: (f64, f64) = (0.01, 10.0);
 
-impl Operation for Scale {
-    const SPEC: OpSpec = OpSpec {
+impl Scale {
+    pub(crate) const SPEC: OpSpec = OpSpec {
         names: &["scale"],
         syntax: "scale:F[:FILTER]",
         about: "multiply both sides by F; 0.01..=10",
         example: "scale:0.5",
     };
+}
 
+impl Operation for Scale {
     fn parse(args: Option<&str>) -> Result<Self, String> {
         let (factor, filter) = text::split_filter(text::required(args, &Self::SPEC)?, &Self::SPEC)?;
         Ok(Scale {

@@ -10,14 +10,16 @@ use crate::ops::operation::{self as text, OpSpec, Operation};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Sepia {}
 
-impl Operation for Sepia {
-    const SPEC: OpSpec = OpSpec {
+impl Sepia {
+    pub(crate) const SPEC: OpSpec = OpSpec {
         names: &["sepia"],
         syntax: "sepia",
         about: "sepia tone",
         example: "sepia",
     };
+}
 
+impl Operation for Sepia {
     fn parse(args: Option<&str>) -> Result<Self, String> {
         text::no_arguments(args, &Self::SPEC).map(|()| Sepia {})
     }

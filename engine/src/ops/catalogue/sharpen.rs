@@ -14,14 +14,16 @@ pub struct Sharpen {
 
 const AMOUNT: (f64, f64) = (0.1, 10.0);
 
-impl Operation for Sharpen {
-    const SPEC: OpSpec = OpSpec {
+impl Sharpen {
+    pub(crate) const SPEC: OpSpec = OpSpec {
         names: &["sharpen"],
         syntax: "sharpen:AMOUNT",
         about: "unsharp mask (sigma 1); 0.1..=10",
         example: "sharpen:0.5",
     };
+}
 
+impl Operation for Sharpen {
     fn parse(args: Option<&str>) -> Result<Self, String> {
         let amount = text::number(text::required(args, &Self::SPEC)?)?;
         Ok(Sharpen { amount })
