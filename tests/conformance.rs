@@ -366,12 +366,15 @@ fn smart_fill_follows_an_off_centre_subject() {
 
 #[test]
 fn progressive_shrink_on_load_stays_close_to_a_full_decode() {
-    // fit:320 on a 4224x3168 progressive photo shrinks 13x, so its high-frequency scans are
-    // skipped; a first step that does not resample (two flips) forces the full decode.
+    // On a 4224x3168 progressive photo, fit:1000 shrinks 4.2x, so the last AC refinement scan
+    // is skipped, and fit:320 13x, so the high-frequency scans are skipped too; a first step
+    // that does not resample (two flips) forces the full decode.
     let photo = read("photos/dragonfly-12mp.jpg");
-    let pruned = process_to_rgba(&photo, "fit:320|png");
-    let full = process_to_rgba(&photo, "flip:h|flip:h|fit:320|png");
-    let similarity = psnr(&pruned, &full);
-    assert!(similarity > 40.0, "{similarity:.1} dB");
-    assert!(similarity.is_finite(), "scans were actually skipped");
+    for fit in ["fit:1000", "fit:320"] {
+        let pruned = process_to_rgba(&photo, &format!("{fit}|png"));
+        let full = process_to_rgba(&photo, &format!("flip:h|flip:h|{fit}|png"));
+        let similarity = psnr(&pruned, &full);
+        assert!(similarity > 40.0, "{fit}: {similarity:.1} dB");
+        assert!(similarity.is_finite(), "{fit}: scans were actually skipped");
+    }
 }

@@ -4,7 +4,7 @@
 use crate::codec::jpeg_scans;
 
 /// The shrink-on-load rewrite of a progressive JPEG, as the decoder applies it when the
-/// first step shrinks eight times or more (`None`: left as it is).
-pub fn drop_high_frequency_scans(bytes: &[u8]) -> Option<Vec<u8>> {
-    jpeg_scans::drop_high_frequency_scans(bytes, jpeg_scans::HIGHEST_KEPT_AT_EIGHTH)
+/// first step shrinks `shrink` times (`None`: left as it is).
+pub fn prune_scans(bytes: &[u8], shrink: f64) -> Option<Vec<u8>> {
+    jpeg_scans::prune_scans(bytes, shrink)
 }

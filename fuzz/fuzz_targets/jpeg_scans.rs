@@ -3,21 +3,24 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use prism_engine::fuzzing::drop_high_frequency_scans;
+use prism_engine::fuzzing::prune_scans;
 use prism_fuzz::{check_error, engine};
 
 fuzz_target!(|data: &[u8]| {
-    let Some(pruned) = drop_high_frequency_scans(data) else {
-        return;
-    };
-    assert!(pruned.len() <= data.len(), "the rewrite only removes scans");
-    let original = engine().probe(data);
-    match engine().decode(&pruned) {
-        Ok((info, _)) => {
-            if let Ok(original) = original {
-                assert_eq!((info.width, info.height), (original.width, original.height));
+    // Both rewrites: the lowest AC bit (a shrink of four), and the high bands too (eight).
+    for shrink in [4.0, 8.0] {
+        let Some(pruned) = prune_scans(data, shrink) else {
+            continue;
+        };
+        assert!(pruned.len() <= data.len(), "the rewrite only removes scans");
+        let original = engine().probe(data);
+        match engine().decode(&pruned) {
+            Ok((info, _)) => {
+                if let Ok(original) = original {
+                    assert_eq!((info.width, info.height), (original.width, original.height));
+                }
             }
+            Err(error) => check_error(&error),
         }
-        Err(error) => check_error(&error),
     }
 });

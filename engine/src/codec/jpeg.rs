@@ -115,16 +115,13 @@ fn walk_headers(bytes: &[u8]) -> Result<(ImageInfo, usize), Error> {
 }
 
 /// Decodes to RGB (grayscale by zune-jpeg, CMYK and Adobe YCCK through their profile). A
-/// progressive file that will be shrunk eight times or more is decoded without its
-/// high-frequency scans (see `jpeg_scans`).
+/// progressive file that will be shrunk four times or more is decoded without the scans the
+/// shrink hides (see `jpeg_scans`).
 pub(super) fn decode(bytes: &[u8], info: &ImageInfo, shrink: f64) -> Result<Decoded, Error> {
-    use super::jpeg_scans::{HIGHEST_KEPT_AT_EIGHTH, drop_high_frequency_scans};
-    if shrink >= 8.0
-        && let Some(pruned) = drop_high_frequency_scans(bytes, HIGHEST_KEPT_AT_EIGHTH)
-    {
-        return decode_with_zune(&pruned, info);
+    match super::jpeg_scans::prune_scans(bytes, shrink) {
+        Some(pruned) => decode_with_zune(&pruned, info),
+        None => decode_with_zune(bytes, info),
     }
-    decode_with_zune(bytes, info)
 }
 
 fn decode_with_zune(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {

@@ -1,26 +1,48 @@
-//! Shrink-on-load for progressive JPEG: when the image will be reduced eight times or more,
-//! the scans that only carry high spatial frequencies cannot show in the result, and they
-//! are where most of a progressive file's decoding time goes. This drops them from the
-//! stream before zune-jpeg sees it (libvips gets the same effect from libjpeg's DCT scaling).
+//! Shrink-on-load for progressive JPEG: when the image will be reduced four times or more,
+//! some scans cannot show in the result, and progressive files spend most of their decoding
+//! time in them. This drops them from the stream before zune-jpeg sees it (libvips gets a
+//! similar effect from libjpeg's DCT scaling).
 //!
-//! A scan is dropped when its first coefficient lies above `highest_kept` (in zig-zag
-//! order), and so is every later refinement scan that touches a dropped band: refinement
-//! bits only make sense against the coefficients their first scan set.
+//! - From a shrink of four, the last refinement scan of the AC coefficients: it carries their
+//!   lowest bit, and is the single most expensive part of decoding (zune-jpeg's
+//!   `decode_mcu_ac_refine`). Shrinking averages the coarser quantisation away.
+//! - From a shrink of eight, also every scan whose first coefficient lies above
+//!   [`HIGHEST_KEPT_AT_EIGHTH`] (in zig-zag order), and every later refinement scan that
+//!   touches such a band: refinement bits only make sense against the coefficients their first
+//!   scan set.
 
 /// Zig-zag index of the highest DCT coefficient kept at a shrink of eight or more: the
 /// lowest five AC frequencies, plus DC. Above the output's Nyquist frequency at 1/8 scale.
-pub(crate) const HIGHEST_KEPT_AT_EIGHTH: u8 = 5;
+const HIGHEST_KEPT_AT_EIGHTH: u8 = 5;
 
-/// The stream without its high-frequency scans, or `None` when the file is not progressive,
-/// nothing would be dropped, or the marker structure is not what this walker expects (the
-/// full decoder then reports it properly).
-pub(crate) fn drop_high_frequency_scans(bytes: &[u8], highest_kept: u8) -> Option<Vec<u8>> {
+/// The smallest shrink at which scans are dropped at all.
+const LEAST_SHRINK: f64 = 4.0;
+
+/// The stream without the scans a `shrink` hides, or `None` when the file is not progressive,
+/// the shrink is too small, nothing would be dropped, or the marker structure is not what this
+/// walker expects (the full decoder then reports it properly).
+pub(crate) fn prune_scans(bytes: &[u8], shrink: f64) -> Option<Vec<u8>> {
+    if shrink < LEAST_SHRINK {
+        return None;
+    }
+    let highest_kept = if shrink >= 8.0 {
+        HIGHEST_KEPT_AT_EIGHTH
+    } else {
+        63
+    };
+    drop_scans(bytes, highest_kept)
+}
+
+/// Drops the last AC refinement scans, and the bands above `highest_kept` with their
+/// refinements.
+fn drop_scans(bytes: &[u8], highest_kept: u8) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(bytes.len());
     out.extend_from_slice(bytes.get(..2)?);
     let mut at = 2;
     let mut progressive = false;
     // (component, first, last) coefficient bands whose first scan was dropped.
     let mut dropped: Vec<(u8, u8, u8)> = Vec::new();
+    let mut dropped_any = false;
     loop {
         while bytes.get(at) == Some(&0xFF) && bytes.get(at + 1) == Some(&0xFF) {
             at += 1;
@@ -65,11 +87,15 @@ pub(crate) fn drop_high_frequency_scans(bytes: &[u8], highest_kept: u8) -> Optio
             .collect::<Option<_>>()?;
         let first = *header.get(1 + 2 * count)?;
         let last = *header.get(2 + 2 * count)?;
-        let refinement = header.get(3 + 2 * count)? >> 4 != 0;
+        let successive_approximation = *header.get(3 + 2 * count)?;
+        let refinement = successive_approximation >> 4 != 0;
+        let lowest_bit = successive_approximation & 15 == 0;
         let keep = if first == 0 {
             true
         } else if !refinement {
             first <= highest_kept
+        } else if lowest_bit {
+            false
         } else {
             !components.iter().any(|&c| {
                 dropped
@@ -79,13 +105,16 @@ pub(crate) fn drop_high_frequency_scans(bytes: &[u8], highest_kept: u8) -> Optio
         };
         if keep {
             out.extend_from_slice(&bytes[at..scan_end]);
-        } else if !refinement {
-            dropped.extend(components.iter().map(|&c| (c, first, last)));
+        } else {
+            dropped_any = true;
+            if !refinement {
+                dropped.extend(components.iter().map(|&c| (c, first, last)));
+            }
         }
         at = scan_end;
     }
     out.extend_from_slice(&[0xFF, 0xD9]);
-    (out.len() + 2 < bytes.len() && !dropped.is_empty()).then_some(out)
+    (out.len() + 2 < bytes.len() && dropped_any).then_some(out)
 }
 
 /// Where a scan's entropy-coded data ends: the next marker that is neither a stuffed
@@ -106,12 +135,13 @@ fn entropy_data_end(bytes: &[u8], mut at: usize) -> Option<usize> {
 mod tests {
     use super::*;
 
-    /// SOI, SOF2, then scans given as (component, first, last, Ah), each with 3 data bytes.
-    fn progressive(scans: &[(u8, u8, u8, u8)]) -> Vec<u8> {
+    /// SOI, SOF2, then scans given as (component, first, last, Ah, Al), each with 3 data
+    /// bytes.
+    fn progressive(scans: &[(u8, u8, u8, u8, u8)]) -> Vec<u8> {
         let mut bytes = vec![
             0xFF, 0xD8, 0xFF, 0xC2, 0x00, 0x0B, 8, 0, 8, 0, 8, 1, 1, 0x11, 0,
         ];
-        for &(component, first, last, ah) in scans {
+        for &(component, first, last, ah, al) in scans {
             bytes.extend_from_slice(&[
                 0xFF,
                 0xDA,
@@ -122,7 +152,7 @@ mod tests {
                 0x00,
                 first,
                 last,
-                ah << 4,
+                ah << 4 | al,
             ]);
             bytes.extend_from_slice(&[0x12, 0xFF, 0x00]);
         }
@@ -130,6 +160,7 @@ mod tests {
         bytes
     }
 
+    /// (first, last, Ah) of each scan left.
     fn kept_scans(bytes: &[u8]) -> Vec<(u8, u8, u8)> {
         bytes
             .windows(10)
@@ -138,34 +169,46 @@ mod tests {
             .collect()
     }
 
+    /// libjpeg's default script for one component.
+    const LIBJPEG_SCRIPT: [(u8, u8, u8, u8, u8); 6] = [
+        (1, 0, 0, 0, 1),
+        (1, 1, 5, 0, 2),
+        (1, 6, 63, 0, 2),
+        (1, 1, 63, 2, 1),
+        (1, 0, 0, 1, 0),
+        (1, 1, 63, 1, 0),
+    ];
+
     #[test]
-    fn drops_high_bands_and_their_refinements_only() {
-        // libjpeg's default script for one component.
-        let bytes = progressive(&[
-            (1, 0, 0, 0),
-            (1, 1, 5, 0),
-            (1, 6, 63, 0),
-            (1, 1, 63, 2),
-            (1, 0, 0, 1),
-            (1, 1, 63, 1),
-        ]);
-        let pruned = drop_high_frequency_scans(&bytes, 5).unwrap();
+    fn a_quarter_drops_the_last_ac_bit_only() {
+        let pruned = prune_scans(&progressive(&LIBJPEG_SCRIPT), 4.0).unwrap();
+        assert_eq!(
+            kept_scans(&pruned),
+            vec![(0, 0, 0), (1, 5, 0), (6, 63, 0), (1, 63, 2), (0, 0, 1)]
+        );
+        assert!(pruned.ends_with(&[0xFF, 0xD9]));
+    }
+
+    #[test]
+    fn an_eighth_drops_high_bands_and_their_refinements_too() {
+        let pruned = prune_scans(&progressive(&LIBJPEG_SCRIPT), 8.0).unwrap();
         assert_eq!(kept_scans(&pruned), vec![(0, 0, 0), (1, 5, 0), (0, 0, 1)]);
         assert!(pruned.ends_with(&[0xFF, 0xD9]));
     }
 
     #[test]
     fn nothing_to_drop_or_not_progressive_gives_none() {
-        assert_eq!(
-            drop_high_frequency_scans(&progressive(&[(1, 0, 0, 0), (1, 1, 63, 0)]), 5),
-            None
-        );
-        let mut baseline = progressive(&[(1, 0, 63, 0)]);
+        let script = progressive(&LIBJPEG_SCRIPT);
+        assert_eq!(prune_scans(&script, 3.9), None, "too small a shrink");
+        // One full-precision scan per band: no refinement to drop at a quarter.
+        let whole_bands = progressive(&[(1, 0, 0, 0, 0), (1, 1, 5, 0, 0), (1, 6, 63, 0, 0)]);
+        assert_eq!(prune_scans(&whole_bands, 4.0), None);
+        assert!(prune_scans(&whole_bands, 8.0).is_some());
+        let mut baseline = progressive(&[(1, 0, 63, 0, 0)]);
         baseline[3] = 0xC0;
-        assert_eq!(drop_high_frequency_scans(&baseline, 5), None);
-        let full = progressive(&[(1, 0, 0, 0), (1, 6, 63, 0)]);
-        for cut in 0..full.len() - 2 {
-            let _ = drop_high_frequency_scans(&full[..cut], 5);
+        assert_eq!(prune_scans(&baseline, 8.0), None);
+        for cut in 0..script.len() - 2 {
+            let _ = prune_scans(&script[..cut], 8.0);
         }
     }
 }
