@@ -4,7 +4,7 @@
 //! Deliberately on the high side: the budget is a promise about resident memory, and an
 //! estimate that is too low breaks it while one that is too high only costs parallelism.
 
-use crate::codec::ImageInfo;
+use crate::codec::{ImageInfo, jpeg_scans};
 use crate::format::ImageFormat;
 use crate::pipeline::Plan;
 
@@ -29,7 +29,14 @@ pub(crate) fn job_peak_bytes(input_len: usize, info: &ImageInfo, plan: &Plan) ->
     let frame_bytes = |size: (u32, u32)| pixels(size) * bpp;
     let stored = (info.width, info.height);
 
-    let decode = frame_bytes(stored) + pixels(stored) * decoder_overhead_per_pixel(info.format);
+    // A progressive JPEG shrunk enough decodes from a copy without some of its scans.
+    let pruned_copy = match info.format {
+        ImageFormat::Jpeg if jpeg_scans::prunes_at(plan.decode_shrink) => input_len as u64,
+        _ => 0,
+    };
+    let decode = frame_bytes(stored)
+        + pixels(stored) * decoder_overhead_per_pixel(info.format)
+        + pruned_copy;
     let mut peak = decode;
     let mut size = stored;
     // The orientation steps first (each writes a second frame beside the first), then the ops.
@@ -49,9 +56,8 @@ mod tests {
     use super::*;
     use crate::orientation::Orientation;
 
-    #[test]
-    fn a_12mp_jpeg_fitted_to_1280() {
-        let info = ImageInfo {
+    fn a_12mp_jpeg() -> ImageInfo {
+        ImageInfo {
             format: ImageFormat::Jpeg,
             width: 4000,
             height: 3000,
@@ -59,13 +65,30 @@ mod tests {
             has_icc_profile: false,
             has_alpha: false,
             byte_len: 3_000_000,
-        };
-        let pipeline: crate::Pipeline = "fit:1280".parse().unwrap();
-        let plan = pipeline.plan(&info, &crate::Limits::default()).unwrap();
+        }
+    }
+
+    fn estimate(info: &ImageInfo, pipeline: &str) -> usize {
+        let pipeline: crate::Pipeline = pipeline.parse().unwrap();
+        let plan = pipeline.plan(info, &crate::Limits::default()).unwrap();
+        job_peak_bytes(info.byte_len, info, &plan)
+    }
+
+    #[test]
+    fn a_12mp_jpeg_fitted_to_1280() {
         // Decode dominates: 12 MP × (3 frame + 6 coefficient) bytes + the input.
         assert_eq!(
-            job_peak_bytes(3_000_000, &info, &plan),
+            estimate(&a_12mp_jpeg(), "fit:1280"),
             12_000_000 * 9 + 3_000_000
+        );
+    }
+
+    #[test]
+    fn a_shrink_that_prunes_scans_counts_the_pruned_copy() {
+        // fit:1000 shrinks 4x: the decoder reads a pruned copy of the input beside it.
+        assert_eq!(
+            estimate(&a_12mp_jpeg(), "fit:1000"),
+            12_000_000 * 9 + 2 * 3_000_000
         );
     }
 }

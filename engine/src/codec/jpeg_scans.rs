@@ -18,11 +18,17 @@ const HIGHEST_KEPT_AT_EIGHTH: u8 = 5;
 /// The smallest shrink at which scans are dropped at all.
 const LEAST_SHRINK: f64 = 4.0;
 
+/// Whether a first step that shrinks `shrink` times makes progressive JPEGs decode from a
+/// pruned copy of their bytes (at most the input's size, held beside it while decoding).
+pub(crate) fn prunes_at(shrink: f64) -> bool {
+    shrink >= LEAST_SHRINK
+}
+
 /// The stream without the scans a `shrink` hides, or `None` when the file is not progressive,
 /// the shrink is too small, nothing would be dropped, or the marker structure is not what this
 /// walker expects (the full decoder then reports it properly).
 pub(crate) fn prune_scans(bytes: &[u8], shrink: f64) -> Option<Vec<u8>> {
-    if shrink < LEAST_SHRINK {
+    if !prunes_at(shrink) {
         return None;
     }
     let highest_kept = if shrink >= 8.0 {
