@@ -1,7 +1,7 @@
 //! The text form of one step: parsing `name[:args]` and printing the canonical form.
 
 use crate::format::OutputFormat;
-use crate::ops::operation::{in_range, number};
+use crate::ops::operation::{in_range, number, required};
 use crate::ops::{self, Op, OpSpec, REGISTRY};
 
 /// What a piece of pipeline text stands for.
@@ -42,13 +42,15 @@ pub const SETTING_STEPS: &[OpSpec] = &[
         about: "output format (auto: JPEG if opaque, else PNG); Q 1..=100, default 85; the last one wins",
         example: "jpeg:85",
     },
-    OpSpec {
-        names: &["maxkb"],
-        syntax: "maxkb:N",
-        about: "output at most N KiB (lossless formats reduce colour precision to fit); 1..=51200",
-        example: "maxkb:512",
-    },
+    MAXKB,
 ];
+
+const MAXKB: OpSpec = OpSpec {
+    names: &["maxkb"],
+    syntax: "maxkb:N",
+    about: "output at most N KiB (lossless formats reduce colour precision to fit); 1..=51200",
+    example: "maxkb:512",
+};
 
 /// Every step, operations first, for `prism ops` and the bot's `/ops`.
 pub fn all_steps() -> impl Iterator<Item = &'static OpSpec> {
@@ -107,7 +109,7 @@ pub(super) fn parse(text: &str) -> Result<Step, String> {
             }
         }
         "maxkb" => {
-            let text = args.ok_or("`maxkb` needs an argument, e.g. maxkb:512")?;
+            let text = required(args, &MAXKB)?;
             let kb: u32 = number(text)?;
             in_range("maxkb", kb, MAX_KILOBYTES)?;
             Step::MaxKilobytes(kb)
