@@ -1,8 +1,11 @@
 //! Criterion benchmarks of each stage on a 12 MP photograph and a 1280 px one:
-//! decode, every operation, encode in each format, and the whole default pipeline.
+//! decode, every operation, encode in each format, and the whole default pipeline; and the
+//! stages of a thumbnail at 1, 1/2, 1/4 and 1/8 scale, on the 12 MP photo (progressive) and
+//! a baseline re-encode of it.
 //!
 //!   cargo bench --bench engine            (all)
 //!   cargo bench --bench engine -- ops/    (a subset)
+//!   cargo bench --bench engine -- scale/  (the thumbnail stages per scale)
 
 use std::hint::black_box;
 use std::path::Path;
@@ -130,5 +133,58 @@ fn benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(engine_benches, benches);
+/// Decode (as a first step shrinking that much lets it), resize and encode, per scale. The
+/// baseline file is the progressive one decoded and written again (jpeg-encoder writes
+/// baseline), so the two differ only in how they are coded.
+fn scale_benches(c: &mut Criterion) {
+    let engine = Engine::new(EngineConfig::default()).expect("engine starts");
+    let progressive = photo(PHOTOS[0].1);
+    let (_, frame) = engine.decode(&progressive).expect("decodes");
+    let jpeg = |quality| OutputSpec {
+        format: Some(OutputFormat::Jpeg),
+        quality,
+        ..OutputSpec::default()
+    };
+    let (_, baseline) = engine.encode(frame.clone(), &jpeg(90)).expect("encodes");
+    let thumbnail_jpeg = jpeg(85);
+    let mut group = photo_group(c, "scale", 3, &frame);
+    for (coding, bytes) in [("progressive", &progressive), ("baseline", &baseline)] {
+        for shrink in [1u32, 2, 4, 8] {
+            let id =
+                |stage: &str| BenchmarkId::new(format!("{stage}/{coding}"), format!("1:{shrink}"));
+            group.bench_function(id("decode"), |b| {
+                b.iter(|| engine.decode_for_shrink(black_box(bytes), f64::from(shrink)))
+            });
+            let (_, decoded) = engine
+                .decode_for_shrink(bytes, f64::from(shrink))
+                .expect("decodes");
+            let fit = op(&format!(
+                "fit:{}x{}",
+                decoded.width() / shrink,
+                decoded.height() / shrink
+            ));
+            let size = fit
+                .output_size(decoded.width(), decoded.height())
+                .expect("fits the photo");
+            group.bench_function(id("resize"), |b| {
+                b.iter_batched(
+                    || decoded.clone(),
+                    |f| fit.apply(f, size),
+                    criterion::BatchSize::LargeInput,
+                )
+            });
+            let thumbnail = fit.apply(decoded, size).expect("resizes");
+            group.bench_function(id("encode"), |b| {
+                b.iter_batched(
+                    || thumbnail.clone(),
+                    |f| engine.encode(f, &thumbnail_jpeg),
+                    criterion::BatchSize::LargeInput,
+                )
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(engine_benches, benches, scale_benches);
 criterion_main!(engine_benches);

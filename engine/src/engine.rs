@@ -193,9 +193,25 @@ impl Engine {
     /// stored orientation, for embedders that run their own operations, and for benchmarks.
     /// Runs on the caller's thread.
     pub fn decode(&self, bytes: &[u8]) -> Result<(ImageInfo, Frame), Error> {
+        self.decode_for_shrink(bytes, 1.0)
+    }
+
+    /// [`Engine::decode`] ahead of a first step that shrinks the image `shrink` times (a
+    /// pipeline works this out itself): the decoder may leave out detail that cannot survive
+    /// the shrink (scans of a progressive JPEG), so it is faster and differs slightly from a
+    /// full decode. The frame keeps the stored size. A shrink below 1 (or NaN) counts as 1.
+    pub fn decode_for_shrink(
+        &self,
+        bytes: &[u8],
+        shrink: f64,
+    ) -> Result<(ImageInfo, Frame), Error> {
+        let shrink = if shrink >= 1.0 { shrink } else { 1.0 };
         guarded(|| {
             let info = self.probe(bytes)?;
-            Ok((info.clone(), codec::decode(bytes, &info, 1.0, false)?.frame))
+            Ok((
+                info.clone(),
+                codec::decode(bytes, &info, shrink, false)?.frame,
+            ))
         })
     }
 
