@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{decode_png, files, process, process_to_rgba, psnr, read};
+use common::{decode_png, engine, files, process, process_to_rgba, psnr, read};
 use md5::{Digest, Md5};
 use prism_engine::ErrorKind;
 
@@ -362,6 +362,22 @@ fn smart_fill_follows_an_off_centre_subject() {
             }
         }
     }
+}
+
+#[test]
+fn decoding_for_a_shrink_keeps_the_size_and_leaves_out_scans() {
+    let photo = read("photos/dragonfly-12mp.jpg");
+    let (_, full) = engine().decode(&photo).expect("decodes");
+    let (_, pruned) = engine().decode_for_shrink(&photo, 8.0).expect("decodes");
+    assert_eq!(
+        (pruned.width(), pruned.height()),
+        (full.width(), full.height())
+    );
+    assert_ne!(pruned.data(), full.data(), "scans were left out");
+    let (_, nan) = engine()
+        .decode_for_shrink(&photo, f64::NAN)
+        .expect("decodes");
+    assert_eq!(nan.data(), full.data(), "NaN counts as no shrink");
 }
 
 #[test]
