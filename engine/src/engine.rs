@@ -205,7 +205,7 @@ impl Engine {
         bytes: &[u8],
         shrink: f64,
     ) -> Result<(ImageInfo, Frame), Error> {
-        let shrink = if shrink >= 1.0 { shrink } else { 1.0 };
+        let shrink = shrink.max(1.0); // NaN too: max returns the other operand
         guarded(|| {
             let info = self.probe(bytes)?;
             Ok((

@@ -15,8 +15,11 @@
 /// lowest five AC frequencies, plus DC. Above the output's Nyquist frequency at 1/8 scale.
 const HIGHEST_KEPT_AT_EIGHTH: u8 = 5;
 
-/// The smallest shrink at which scans are dropped at all.
+/// The smallest shrink at which scans are dropped at all (the last AC refinement).
 const LEAST_SHRINK: f64 = 4.0;
+
+/// The smallest shrink at which the bands above [`HIGHEST_KEPT_AT_EIGHTH`] go too.
+const EIGHTH: f64 = 8.0;
 
 /// Whether a first step that shrinks `shrink` times makes progressive JPEGs decode from a
 /// pruned copy of their bytes (at most the input's size, held beside it while decoding).
@@ -31,7 +34,7 @@ pub(crate) fn prune_scans(bytes: &[u8], shrink: f64) -> Option<Vec<u8>> {
     if !prunes_at(shrink) {
         return None;
     }
-    let highest_kept = if shrink >= 8.0 {
+    let highest_kept = if shrink >= EIGHTH {
         HIGHEST_KEPT_AT_EIGHTH
     } else {
         63
