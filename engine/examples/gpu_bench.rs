@@ -3,7 +3,9 @@
 //! Run by `scripts/gpu-bench.sh`; prints one table line per measurement, plus the
 //! single-core CPU and per-frame GPU costs the `auto` cost model is built from.
 //!
-//! `PRISM_BENCH_SECONDS` (default 2) is the time spent on each measurement.
+//! `PRISM_BENCH_SECONDS` (default 2) is the time spent on each measurement;
+//! `PRISM_BENCH_ONLY` keeps the lines whose image label or pipeline contain it
+//! (`PRISM_BENCH_ONLY=12mp`), for a software adapter where every line takes long.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use prism_engine::backend::cpu;
 use prism_engine::backend::gpu::GpuBackend;
-use prism_engine::{BackendChoice, Engine, EngineConfig, Frame, GpuConfig, Op, Pipeline};
+use prism_engine::{
+    BackendChoice, Engine, EngineConfig, Frame, GpuConfig, GpuStageTimes, Op, Pipeline,
+};
 
 const BATCHES: [usize; 3] = [1, 8, 32];
 
@@ -21,6 +25,13 @@ fn seconds() -> Duration {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2.0);
     Duration::from_secs_f64(secs)
+}
+
+/// Whether `PRISM_BENCH_ONLY` (when set) keeps the line of `label` and `pipeline`.
+fn selected(label: &str, pipeline: &str) -> bool {
+    std::env::var("PRISM_BENCH_ONLY").map_or(true, |only| {
+        label.contains(&only) || pipeline.contains(&only)
+    })
 }
 
 fn sizes(frame: &Frame, ops: &[Op]) -> Vec<(u32, u32)> {
@@ -49,6 +60,21 @@ fn rate(threads: usize, work: impl Fn() + Sync) -> f64 {
         }
     });
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The stage's time per frame, phase by phase, in ms.
+fn split(times: &GpuStageTimes, frames: u64) -> String {
+    let ms = |ns: u64| ns as f64 / frames as f64 / 1e6;
+    format!(
+        "host ms/frame {:.2} = pack {:.2} + upload {:.2} + submit {:.2} + readback {:.2} + unpack {:.2}; waiting for the GPU {:.2}",
+        ms(times.host_ns()),
+        ms(times.pack_ns),
+        ms(times.upload_ns),
+        ms(times.submit_ns),
+        ms(times.readback_ns),
+        ms(times.unpack_ns),
+        ms(times.wait_ns),
+    )
 }
 
 fn main() {
@@ -121,7 +147,7 @@ fn main() {
         let bytes = std::fs::read(format!("{root}{file}")).expect("fixture photo");
         let (_, frame) = cpu_engine.decode(&bytes).expect("decode");
         let megapixels = frame.megapixels();
-        for text in pipelines {
+        for text in pipelines.iter().filter(|text| selected(label, text)) {
             let pipeline: Pipeline = text.parse().expect("pipeline");
             let ops = &pipeline.ops;
             let sizes = sizes(&frame, ops);
@@ -133,14 +159,22 @@ fn main() {
             });
             let mut line = format!("{label:<10} {text:<44} {:>10.1}", cpu_rate * megapixels);
             let mut per_frame = Vec::new();
+            let mut splits = Vec::new();
             for (batch, gpu) in &gpus {
+                let before = gpu.stats();
                 let gpu_rate = rate(*batch, || {
                     let _ = gpu.run(&frame, ops, &sizes);
                 });
+                let after = gpu.stats();
                 line += &format!(" {:>10.1}", gpu_rate * megapixels);
                 per_frame.push(1e3 / gpu_rate);
+                let frames = after.frames.saturating_sub(before.frames).max(1);
+                splits.push((*batch, after.times.since(&before.times), frames));
             }
             println!("{line}");
+            for (batch, times, frames) in splits {
+                println!("    b{batch:<3} {}", split(&times, frames));
+            }
             println!(
                 "    cost model: one CPU core {:.2} ns/px ({:.1} ms); GPU ms per frame at b1/b8/b32: {:?}",
                 1e9 / single / (megapixels * 1e6),
@@ -153,6 +187,9 @@ fn main() {
         }
         // Whole pipelines through the engine: decode, ops, encode on the workers.
         let text = "fit:1280x1280|sharpen:0.5|jpeg:85";
+        if !selected(label, &format!("whole: {text}")) {
+            continue;
+        }
         let pipeline: Pipeline = text.parse().expect("pipeline");
         let whole = |engine: &Engine| {
             let engine = Arc::new(engine.clone());

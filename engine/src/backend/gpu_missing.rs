@@ -3,7 +3,7 @@
 //! gpu-info` says why.
 
 pub use super::gpu_settings::{
-    GpuConfig, GpuFault, GpuInfo, GpuStats, NotOnGpu, quiet_mesa_device_select,
+    GpuConfig, GpuFault, GpuInfo, GpuStageTimes, GpuStats, NotOnGpu, quiet_mesa_device_select,
 };
 
 use crate::frame::Frame;

@@ -54,6 +54,46 @@ pub struct GpuStats {
     /// Times a new device was opened after a loss or a disable.
     pub reprobes: u64,
     pub last_error: Option<String>,
+    /// Where the stage's time went, summed over every frame.
+    pub times: GpuStageTimes,
+}
+
+/// Nanoseconds the GPU stage spent in each phase, summed over frames (and over threads:
+/// packing and unpacking run on the workers, the rest on the stage thread). Everything
+/// but `wait_ns` is host CPU work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct GpuStageTimes {
+    /// Turning a frame's pixels into the bytes uploaded.
+    pub pack_ns: u64,
+    /// Copying the uploads (pixels, parameters, weights) into GPU-visible memory.
+    pub upload_ns: u64,
+    /// Recording the passes and submitting them.
+    pub submit_ns: u64,
+    /// Waiting for the GPU to finish a batch (the device's own work; not host time).
+    pub wait_ns: u64,
+    /// Copying the results out of mapped readback memory.
+    pub readback_ns: u64,
+    /// Turning the read-back bytes into a frame.
+    pub unpack_ns: u64,
+}
+
+impl GpuStageTimes {
+    /// The host's share: every phase but waiting for the device.
+    pub fn host_ns(&self) -> u64 {
+        self.pack_ns + self.upload_ns + self.submit_ns + self.readback_ns + self.unpack_ns
+    }
+
+    /// The phases between `earlier` and `self`, for a measurement window.
+    pub fn since(&self, earlier: &GpuStageTimes) -> GpuStageTimes {
+        GpuStageTimes {
+            pack_ns: self.pack_ns.saturating_sub(earlier.pack_ns),
+            upload_ns: self.upload_ns.saturating_sub(earlier.upload_ns),
+            submit_ns: self.submit_ns.saturating_sub(earlier.submit_ns),
+            wait_ns: self.wait_ns.saturating_sub(earlier.wait_ns),
+            readback_ns: self.readback_ns.saturating_sub(earlier.readback_ns),
+            unpack_ns: self.unpack_ns.saturating_sub(earlier.unpack_ns),
+        }
+    }
 }
 
 /// The adapter a GPU backend runs on, and the limits it uses.

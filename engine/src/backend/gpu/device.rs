@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::clock::{Phase, PhaseClock};
 use super::passes::{self, Aux, FramePlan, Kernel, Params};
 use super::{GpuFault, GpuInfo};
 
@@ -207,11 +208,19 @@ impl Device {
 
     /// Records every frame's upload, passes and readback copy into one command buffer and
     /// submits it. Validation and out-of-memory errors are caught by error scopes.
-    pub fn submit(&self, frames: &[FrameWork<'_>]) -> Result<InFlight, GpuFault> {
+    pub fn submit(
+        &self,
+        frames: &[FrameWork<'_>],
+        clock: &PhaseClock,
+    ) -> Result<InFlight, GpuFault> {
         self.check_health()?;
+        let started = Instant::now();
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let recorded = self.record(frames);
+        let mut uploading = Duration::ZERO;
+        let recorded = self.record(frames, &mut uploading);
+        clock.add(Phase::Upload, uploading);
+        clock.add(Phase::Submit, started.elapsed().saturating_sub(uploading));
         let memory_error = pollster::block_on(memory.pop());
         let validation_error = pollster::block_on(validation.pop());
         if let Some(error) = memory_error.or(validation_error) {
@@ -222,7 +231,12 @@ impl Device {
         Ok(in_flight)
     }
 
-    fn record(&self, frames: &[FrameWork<'_>]) -> Result<InFlight, GpuFault> {
+    /// Adds the time spent copying uploads to `uploading`.
+    fn record(
+        &self,
+        frames: &[FrameWork<'_>],
+        uploading: &mut Duration,
+    ) -> Result<InFlight, GpuFault> {
         let pass_count: usize = frames.iter().map(|f| f.plan.passes.len()).sum();
         // All uniforms of the batch in one buffer, all uploaded words in another.
         let mut uniforms = vec![0u8; pass_count.max(1) * self.uniform_stride as usize];
@@ -277,7 +291,9 @@ impl Device {
                     })
                 })
                 .collect();
+            let copying = Instant::now();
             self.queue.write_buffer(&buffers[0], 0, frame.rgba);
+            *uploading += copying.elapsed();
             {
                 let mut compute = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("frame"),
@@ -365,7 +381,11 @@ impl Device {
     }
 
     /// Waits for a submitted batch and reads every frame's RGBA result back.
-    pub fn finish(&self, in_flight: InFlight) -> Result<Vec<Vec<u8>>, GpuFault> {
+    pub fn finish(
+        &self,
+        in_flight: InFlight,
+        clock: &PhaseClock,
+    ) -> Result<Vec<Vec<u8>>, GpuFault> {
         let mapped: Arc<Mutex<Vec<Result<(), String>>>> = Arc::new(Mutex::new(Vec::new()));
         for readback in &in_flight.readbacks {
             let mapped = Arc::clone(&mapped);
@@ -375,10 +395,12 @@ impl Device {
                 }
             });
         }
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: Some(in_flight.submission.clone()),
-                timeout: Some(BATCH_TIMEOUT),
+        clock
+            .time(Phase::Wait, || {
+                self.device.poll(wgpu::PollType::Wait {
+                    submission_index: Some(in_flight.submission.clone()),
+                    timeout: Some(BATCH_TIMEOUT),
+                })
             })
             .map_err(|e| GpuFault(format!("waiting for the GPU: {e}")))?;
         self.check_health()?;
@@ -392,18 +414,20 @@ impl Device {
         if let Some(Err(error)) = results.into_iter().find(Result::is_err) {
             return Err(GpuFault(format!("reading results back: {error}")));
         }
-        in_flight
-            .readbacks
-            .iter()
-            .map(|readback| {
-                let data = readback
-                    .get_mapped_range(..)
-                    .map_err(|e| GpuFault(format!("reading results back: {e}")))?
-                    .to_vec();
-                readback.unmap();
-                Ok(data)
-            })
-            .collect()
+        clock.time(Phase::Readback, || {
+            in_flight
+                .readbacks
+                .iter()
+                .map(|readback| {
+                    let data = readback
+                        .get_mapped_range(..)
+                        .map_err(|e| GpuFault(format!("reading results back: {e}")))?
+                        .to_vec();
+                    readback.unmap();
+                    Ok(data)
+                })
+                .collect()
+        })
     }
 
     pub fn is_lost(&self) -> bool {

@@ -4,6 +4,7 @@
 //! and is read back once. Frames too large for a binding, and every frame of a batch that
 //! fails, are left to the caller to run on the CPU.
 
+mod clock;
 mod device;
 mod passes;
 mod stage;
@@ -18,11 +19,12 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 pub use super::gpu_settings::{
-    GpuConfig, GpuFault, GpuInfo, GpuStats, NotOnGpu, quiet_mesa_device_select,
+    GpuConfig, GpuFault, GpuInfo, GpuStageTimes, GpuStats, NotOnGpu, quiet_mesa_device_select,
 };
 
 use crate::frame::{Frame, Layout};
 use crate::ops::Op;
+use clock::{Phase, PhaseClock};
 use stage::{Job, Message, Stage};
 
 impl GpuConfig {
@@ -47,6 +49,7 @@ pub(super) struct Shared {
     while_disabled: AtomicU64,
     disabled: AtomicU64,
     reprobes: AtomicU64,
+    clock: PhaseClock,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -115,6 +118,7 @@ impl GpuBackend {
             while_disabled: AtomicU64::new(0),
             disabled: AtomicU64::new(0),
             reprobes: AtomicU64::new(0),
+            clock: PhaseClock::default(),
         });
         let (sender, receiver) = mpsc::channel();
         let stage = Stage::new(
@@ -151,6 +155,7 @@ impl GpuBackend {
             disabled: count(&shared.disabled),
             reprobes: count(&shared.reprobes),
             last_error: lock(&shared.last_error).clone(),
+            times: shared.clock.snapshot(),
         }
     }
 
@@ -172,7 +177,7 @@ impl GpuBackend {
         let output = plan.output;
         let (reply, result) = mpsc::channel();
         let job = Job {
-            rgba: to_rgba(frame),
+            rgba: self.shared.clock.time(Phase::Pack, || to_rgba(frame)),
             plan,
             reply,
         };
@@ -184,7 +189,10 @@ impl GpuBackend {
             return failed(GpuFault("the GPU stage has stopped".into()));
         }
         match result.recv() {
-            Ok(Ok(rgba)) => from_rgba(output, rgba, frame.layout())
+            Ok(Ok(rgba)) => self
+                .shared
+                .clock
+                .time(Phase::Unpack, || from_rgba(output, rgba, frame.layout()))
                 .map_err(|e| NotOnGpu::Failed(GpuFault(e.to_string()))),
             Ok(Err(fault)) => failed(fault),
             Err(_) => failed(GpuFault("the GPU stage stopped before replying".into())),

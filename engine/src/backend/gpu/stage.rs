@@ -148,8 +148,10 @@ impl Stage {
                 plan: &job.plan,
             })
             .collect();
-        let submitted = catch_unwind(AssertUnwindSafe(|| device.submit(&work)))
-            .unwrap_or_else(|_| Err(GpuFault("the GPU driver panicked while recording".into())));
+        let submitted = catch_unwind(AssertUnwindSafe(|| {
+            device.submit(&work, &self.shared.clock)
+        }))
+        .unwrap_or_else(|_| Err(GpuFault("the GPU driver panicked while recording".into())));
         drop(work);
         let replies = batch.into_iter().map(|job| job.reply).collect();
         match submitted {
@@ -170,12 +172,14 @@ impl Stage {
             return;
         };
         let in_flight = pending.in_flight;
-        let finished =
-            catch_unwind(AssertUnwindSafe(|| device.finish(in_flight))).unwrap_or_else(|_| {
-                Err(GpuFault(
-                    "the GPU driver panicked while reading back".into(),
-                ))
-            });
+        let finished = catch_unwind(AssertUnwindSafe(|| {
+            device.finish(in_flight, &self.shared.clock)
+        }))
+        .unwrap_or_else(|_| {
+            Err(GpuFault(
+                "the GPU driver panicked while reading back".into(),
+            ))
+        });
         match finished {
             Ok(results) => {
                 self.consecutive_failures = 0;
