@@ -170,14 +170,45 @@ fn every_operation_and_filter_matches_the_cpu_within_one() {
 #[test]
 fn every_orientation_and_a_whole_pipeline_in_one_upload() {
     let Some(gpu) = vulkan() else { return };
-    let frame = pattern(37, 23, Layout::Rgba8);
-    for exif in 1..=8 {
-        let orientation = Orientation::from_exif(exif).unwrap();
-        check(gpu, &frame, orientation, &[]);
-        let pipeline: Pipeline = "fill:20x12|sharpen:0.5|saturation:20|rotate:90|blur:0.8|png"
-            .parse()
-            .unwrap();
-        check(gpu, &frame, orientation, &pipeline.ops);
+    for layout in [Layout::Rgb8, Layout::Rgba8] {
+        let frame = pattern(37, 23, layout);
+        for exif in 1..=8 {
+            let orientation = Orientation::from_exif(exif).unwrap();
+            check(gpu, &frame, orientation, &[]);
+            let pipeline: Pipeline = "fill:20x12|sharpen:0.5|saturation:20|rotate:90|blur:0.8|png"
+                .parse()
+                .unwrap();
+            check(gpu, &frame, orientation, &pipeline.ops);
+        }
+    }
+}
+
+/// Upload, pixel and readback buffers are pooled: once a frame size has been seen, more
+/// frames of it allocate nothing, and every phase of the stage's time is accounted for.
+#[test]
+fn the_steady_state_allocates_no_buffers() {
+    let Some(gpu) = open(&backend_under_test()) else {
+        return;
+    };
+    let pipeline: Pipeline = "fit:40x40|sharpen:0.5".parse().unwrap();
+    for layout in [Layout::Rgb8, Layout::Rgba8] {
+        let frame = pattern(97, 61, layout);
+        let sizes = sizes_of(&frame, &pipeline.ops);
+        let run = || gpu.run(&frame, &pipeline.ops, &sizes).unwrap();
+        run();
+        run();
+        let warm = gpu.stats();
+        for _ in 0..5 {
+            run();
+        }
+        let stats = gpu.stats();
+        assert_eq!(
+            stats.buffers_created, warm.buffers_created,
+            "{layout:?}: buffers created after warming up"
+        );
+        let times = stats.times.since(&warm.times);
+        assert!(times.pack_ns > 0 && times.submit_ns > 0 && times.wait_ns > 0);
+        assert!(times.readback_ns > 0 && times.host_ns() > times.pack_ns);
     }
 }
 

@@ -50,9 +50,11 @@ impl EngineConfig {
                 "threads and max_in_flight must be at least 1".into(),
             ));
         }
-        if self.gpu.max_batch_frames == 0 || self.gpu.max_batch_bytes == 0 {
+        let gpu = &self.gpu;
+        if gpu.max_batch_frames == 0 || gpu.max_batch_bytes == 0 || gpu.batches_in_flight == 0 {
             return Err(Error::Config(
-                "gpu.max_batch_frames and gpu.max_batch_bytes must be at least 1".into(),
+                "gpu.max_batch_frames, gpu.max_batch_bytes and gpu.batches_in_flight must be at least 1"
+                    .into(),
             ));
         }
         if self.memory_budget_bytes == 0 {

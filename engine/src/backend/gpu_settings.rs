@@ -14,6 +14,12 @@ pub struct GpuConfig {
     pub max_batch_bytes: usize,
     /// How long the stage waits for more frames before submitting a batch, in µs.
     pub batch_window_micros: u64,
+    /// Batches submitted before the stage waits for the oldest, so that the workers'
+    /// copies, recording and the GPU's work overlap.
+    pub batches_in_flight: usize,
+    /// Bytes of idle buffers kept for reuse in each of the upload, pixel and readback
+    /// pools (the steady state then allocates nothing).
+    pub pool_bytes: u64,
     /// Failed batches in a row after which the GPU is disabled.
     pub failures_before_disable: u32,
     /// How long a disabled GPU stays disabled before it is probed again, in ms.
@@ -29,6 +35,8 @@ impl Default for GpuConfig {
             max_batch_frames: 32,
             max_batch_bytes: 512 << 20,
             batch_window_micros: 1_000,
+            batches_in_flight: 3,
+            pool_bytes: 512 << 20,
             failures_before_disable: 3,
             reprobe_after_millis: 30_000,
             backends: None,
@@ -54,6 +62,8 @@ pub struct GpuStats {
     /// Times a new device was opened after a loss or a disable.
     pub reprobes: u64,
     pub last_error: Option<String>,
+    /// Upload, pixel and readback buffers created; flat once the pools are warm.
+    pub buffers_created: u64,
     /// Where the stage's time went, summed over every frame.
     pub times: GpuStageTimes,
 }

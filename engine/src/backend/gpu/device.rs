@@ -1,15 +1,18 @@
 //! The one place wgpu is called: finding an adapter, opening the device with the adapter's
 //! own limits, compiling the kernels, and running a batch of frame plans as one submission
-//! (uploads, every pass, readbacks). Every wgpu failure comes back as a [`GpuFault`]; the
-//! default handler, which panics, is replaced.
+//! (copies from the workers' staging buffers, every pass, copies into readback buffers),
+//! with every buffer taken from and returned to a pool. Every wgpu failure comes back as a
+//! [`GpuFault`]; the default handler, which panics, is replaced.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::clock::{Phase, PhaseClock};
 use super::passes::{self, Aux, FramePlan, Kernel, Params};
+use super::pool::{BufferPool, Mapping};
+use super::transfer::{Readback, Upload, copy_size};
 use super::{GpuFault, GpuInfo};
 
 /// Parses a `WGPU_BACKEND`-style list ("vulkan", "gl", "vulkan,gl", "metal", ...).
@@ -31,12 +34,25 @@ pub(super) struct Device {
     /// Bytes between the passes' uniform blocks: the block rounded up to the alignment.
     uniform_stride: u64,
     storage_align: u64,
+    /// Staging buffers the workers write frames into.
+    uploads: Arc<BufferPool>,
+    /// The passes' ping-pong buffers, on the device.
+    pixels: BufferPool,
+    /// Where results are copied for the workers to read.
+    readbacks: Arc<BufferPool>,
     lost: Arc<AtomicBool>,
     uncaptured: Arc<Mutex<Option<String>>>,
 }
 
-/// Finds an adapter among `backends`; software adapters only when `allow_software`.
-pub(super) fn open(backends: wgpu::Backends, allow_software: bool) -> Result<Device, String> {
+/// Finds an adapter among `backends`; software adapters only when `allow_software`. Each of
+/// the device's buffer pools keeps up to `pool_bytes` of idle buffers and counts the buffers
+/// it creates in `created`.
+pub(super) fn open(
+    backends: wgpu::Backends,
+    allow_software: bool,
+    pool_bytes: u64,
+    created: &Arc<AtomicU64>,
+) -> Result<Device, String> {
     let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
     descriptor.backends = backends;
     let instance = wgpu::Instance::new(descriptor);
@@ -109,7 +125,26 @@ pub(super) fn open(backends: wgpu::Backends, allow_software: bool) -> Result<Dev
             .min(limits.max_buffer_size),
         max_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
     };
+    use wgpu::BufferUsages as Usage;
+    let pool = |label, usage, mapping| {
+        BufferPool::new(&device, label, usage, mapping, pool_bytes, created)
+    };
     Ok(Device {
+        uploads: Arc::new(pool(
+            "upload",
+            Usage::MAP_WRITE | Usage::COPY_SRC,
+            Mapping::Write,
+        )),
+        pixels: pool(
+            "pixels",
+            Usage::STORAGE | Usage::COPY_DST | Usage::COPY_SRC,
+            Mapping::Unmapped,
+        ),
+        readbacks: Arc::new(pool(
+            "readback",
+            Usage::MAP_READ | Usage::COPY_DST,
+            Mapping::Unmapped,
+        )),
         device,
         queue,
         info,
@@ -185,18 +220,27 @@ fn compile(
     (layout, pipelines)
 }
 
-/// One frame of a batch: RGBA pixels to upload and what to do with them.
-pub(super) struct FrameWork<'a> {
-    pub rgba: &'a [u8],
-    pub plan: &'a FramePlan,
+/// One frame of a batch: its pixels in staging memory and what to do with them.
+pub(super) struct FrameWork {
+    pub upload: Upload,
+    pub plan: FramePlan,
+}
+
+/// A frame on the GPU: the buffers it holds until the batch is done.
+struct FrameInFlight {
+    upload: Upload,
+    pixels: Vec<wgpu::Buffer>,
+    readback: wgpu::Buffer,
+    /// The result's bytes in `readback`.
+    output_bytes: u64,
 }
 
 /// A submitted batch whose readbacks are not collected yet.
 pub(super) struct InFlight {
-    readbacks: Vec<wgpu::Buffer>,
+    frames: Vec<FrameInFlight>,
     submission: wgpu::SubmissionIndex,
-    /// Keeps the batch's buffers alive until the GPU is done with them.
-    _resources: Vec<wgpu::Buffer>,
+    /// The batch's parameters and weights, alive until the GPU is done with them.
+    _batch_buffers: [wgpu::Buffer; 2],
 }
 
 const WORKGROUP: u32 = 16;
@@ -206,13 +250,14 @@ impl Device {
         &self.info
     }
 
+    /// The pool the workers write their frames into for this device.
+    pub fn uploads(&self) -> &Arc<BufferPool> {
+        &self.uploads
+    }
+
     /// Records every frame's upload, passes and readback copy into one command buffer and
     /// submits it. Validation and out-of-memory errors are caught by error scopes.
-    pub fn submit(
-        &self,
-        frames: &[FrameWork<'_>],
-        clock: &PhaseClock,
-    ) -> Result<InFlight, GpuFault> {
+    pub fn submit(&self, frames: Vec<FrameWork>, clock: &PhaseClock) -> Result<InFlight, GpuFault> {
         self.check_health()?;
         let started = Instant::now();
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -231,10 +276,10 @@ impl Device {
         Ok(in_flight)
     }
 
-    /// Adds the time spent copying uploads to `uploading`.
+    /// Adds the time spent writing the batch's parameters and weights to `uploading`.
     fn record(
         &self,
-        frames: &[FrameWork<'_>],
+        frames: Vec<FrameWork>,
         uploading: &mut Duration,
     ) -> Result<InFlight, GpuFault> {
         let pass_count: usize = frames.iter().map(|f| f.plan.passes.len()).sum();
@@ -258,42 +303,36 @@ impl Device {
         }
         // Written through the queue rather than mapped at creation: on a lost device
         // mapping panics inside wgpu, a queue write only reports an error.
+        let writing = Instant::now();
         let uniform_buffer = self.upload("params", &uniforms, wgpu::BufferUsages::UNIFORM);
         aux_words.resize(aux_words.len().max(4), 0);
         let aux_bytes: Vec<u8> = aux_words.iter().flat_map(|w| w.to_le_bytes()).collect();
         let aux_buffer = self.upload("aux", &aux_bytes, wgpu::BufferUsages::STORAGE);
+        *uploading += writing.elapsed();
 
         let mut encoder = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("batch"),
             });
-        let mut resources = vec![uniform_buffer.clone(), aux_buffer.clone()];
-        let mut readbacks = Vec::with_capacity(frames.len());
+        let mut in_flight = Vec::with_capacity(frames.len());
         let mut pass_index = 0;
-        for frame in frames {
-            let plan = frame.plan;
+        for FrameWork { upload, plan } in frames {
             let bytes = (plan.buffer_pixels * 4).max(4);
-            if bytes > self.info.max_binding_bytes {
+            if bytes > self.info.max_binding_bytes || upload.size() > bytes {
                 return Err(GpuFault(format!(
-                    "a {bytes}-byte buffer is above the binding limit"
+                    "a {bytes}-byte buffer is above the binding limit or below the upload"
                 )));
             }
-            let buffers: Vec<wgpu::Buffer> = (0..plan.buffers)
-                .map(|_| {
-                    self.device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some("pixels"),
-                        size: bytes,
-                        usage: wgpu::BufferUsages::STORAGE
-                            | wgpu::BufferUsages::COPY_DST
-                            | wgpu::BufferUsages::COPY_SRC,
-                        mapped_at_creation: false,
-                    })
-                })
-                .collect();
-            let copying = Instant::now();
-            self.queue.write_buffer(&buffers[0], 0, frame.rgba);
-            *uploading += copying.elapsed();
+            let buffers: Vec<wgpu::Buffer> =
+                (0..plan.buffers).map(|_| self.pixels.take(bytes)).collect();
+            // Pooled buffers can be longer than the frame needs; bind only its part.
+            let binding = |buffer| wgpu::BufferBinding {
+                buffer,
+                offset: 0,
+                size: wgpu::BufferSize::new(bytes),
+            };
+            encoder.copy_buffer_to_buffer(upload.buffer(), 0, &buffers[0], 0, upload.size());
             {
                 let mut compute = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("frame"),
@@ -301,7 +340,7 @@ impl Device {
                 });
                 for pass in &plan.passes {
                     let aux = match (&pass.aux, aux_ranges[pass_index]) {
-                        (Aux::Buffer(index), _) => buffers[*index].as_entire_buffer_binding(),
+                        (Aux::Buffer(index), _) => binding(&buffers[*index]),
                         (_, Some((offset, size))) => wgpu::BufferBinding {
                             buffer: &aux_buffer,
                             offset,
@@ -323,11 +362,15 @@ impl Device {
                             },
                             wgpu::BindGroupEntry {
                                 binding: 1,
-                                resource: buffers[pass.src].as_entire_binding(),
+                                resource: wgpu::BindingResource::Buffer(binding(
+                                    &buffers[pass.src],
+                                )),
                             },
                             wgpu::BindGroupEntry {
                                 binding: 2,
-                                resource: buffers[pass.dst].as_entire_binding(),
+                                resource: wgpu::BindingResource::Buffer(binding(
+                                    &buffers[pass.dst],
+                                )),
                             },
                             wgpu::BindGroupEntry {
                                 binding: 3,
@@ -350,22 +393,21 @@ impl Device {
                     pass_index += 1;
                 }
             }
-            let out_bytes = u64::from(plan.output.0) * u64::from(plan.output.1) * 4;
-            let readback = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("readback"),
-                size: out_bytes,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
+            let copied = copy_size(plan.output_bytes);
+            let readback = self.readbacks.take(copied);
+            encoder.copy_buffer_to_buffer(&buffers[plan.result], 0, &readback, 0, copied);
+            in_flight.push(FrameInFlight {
+                upload,
+                pixels: buffers,
+                readback,
+                output_bytes: plan.output_bytes,
             });
-            encoder.copy_buffer_to_buffer(&buffers[plan.result], 0, &readback, 0, out_bytes);
-            readbacks.push(readback);
-            resources.extend(buffers);
         }
         let submission = self.queue.submit([encoder.finish()]);
         Ok(InFlight {
-            readbacks,
+            frames: in_flight,
             submission,
-            _resources: resources,
+            _batch_buffers: [uniform_buffer, aux_buffer],
         })
     }
 
@@ -380,20 +422,24 @@ impl Device {
         buffer
     }
 
-    /// Waits for a submitted batch and reads every frame's RGBA result back.
+    /// Waits for a submitted batch and maps every frame's result for its worker to copy
+    /// out; the batch's staging and pixel buffers go back to their pools.
     pub fn finish(
         &self,
         in_flight: InFlight,
         clock: &PhaseClock,
-    ) -> Result<Vec<Vec<u8>>, GpuFault> {
+    ) -> Result<Vec<Readback>, GpuFault> {
         let mapped: Arc<Mutex<Vec<Result<(), String>>>> = Arc::new(Mutex::new(Vec::new()));
-        for readback in &in_flight.readbacks {
+        for frame in &in_flight.frames {
             let mapped = Arc::clone(&mapped);
-            readback.map_async(wgpu::MapMode::Read, .., move |result| {
-                if let Ok(mut mapped) = mapped.lock() {
-                    mapped.push(result.map_err(|e| e.to_string()));
-                }
-            });
+            let range = 0..copy_size(frame.output_bytes);
+            frame
+                .readback
+                .map_async(wgpu::MapMode::Read, range, move |result| {
+                    if let Ok(mut mapped) = mapped.lock() {
+                        mapped.push(result.map_err(|e| e.to_string()));
+                    }
+                });
         }
         clock
             .time(Phase::Wait, || {
@@ -408,26 +454,29 @@ impl Device {
             .lock()
             .map_err(|_| GpuFault("readback state poisoned".into()))?
             .clone();
-        if results.len() != in_flight.readbacks.len() {
+        if results.len() != in_flight.frames.len() {
             return Err(GpuFault("a readback never completed".into()));
         }
         if let Some(Err(error)) = results.into_iter().find(Result::is_err) {
             return Err(GpuFault(format!("reading results back: {error}")));
         }
-        clock.time(Phase::Readback, || {
-            in_flight
-                .readbacks
-                .iter()
-                .map(|readback| {
-                    let data = readback
-                        .get_mapped_range(..)
-                        .map_err(|e| GpuFault(format!("reading results back: {e}")))?
-                        .to_vec();
-                    readback.unmap();
-                    Ok(data)
-                })
-                .collect()
-        })
+        let readbacks = in_flight
+            .frames
+            .into_iter()
+            .map(|frame| {
+                frame.upload.recycle();
+                for buffer in frame.pixels {
+                    self.pixels.give(buffer);
+                }
+                let len = usize::try_from(frame.output_bytes).unwrap_or(usize::MAX);
+                Readback::mapped(frame.readback, len, &self.readbacks)
+            })
+            .collect();
+        // Completes the staging buffers' new mappings, so waiting workers can reuse them.
+        self.device
+            .poll(wgpu::PollType::Poll)
+            .map_err(|e| GpuFault(format!("polling the GPU: {e}")))?;
+        Ok(readbacks)
     }
 
     pub fn is_lost(&self) -> bool {

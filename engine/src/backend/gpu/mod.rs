@@ -1,13 +1,16 @@
 //! The GPU backend: the same operations as the CPU backend, as WGSL compute shaders
 //! (`shaders/`) run through wgpu. One device per engine, shared by every worker through a
-//! batching stage thread; each frame is uploaded once, runs its whole pipeline on the GPU,
-//! and is read back once. Frames too large for a binding, and every frame of a batch that
-//! fails, are left to the caller to run on the CPU.
+//! batching stage thread; each frame is uploaded once in its own layout (the worker copies
+//! it into pooled staging memory), runs its whole pipeline on the GPU, and is read back
+//! once (the worker copies it out). Frames too large for a binding, and every frame of a
+//! batch that fails, are left to the caller to run on the CPU.
 
 mod clock;
 mod device;
 mod passes;
+mod pool;
 mod stage;
+mod transfer;
 mod weights;
 
 pub(crate) use passes::{COLOR_SHADER, Kernel, Planner, Shader, shader};
@@ -22,10 +25,12 @@ pub use super::gpu_settings::{
     GpuConfig, GpuFault, GpuInfo, GpuStageTimes, GpuStats, NotOnGpu, quiet_mesa_device_select,
 };
 
-use crate::frame::{Frame, Layout};
+use crate::frame::Frame;
 use crate::ops::Op;
 use clock::{Phase, PhaseClock};
+use pool::BufferPool;
 use stage::{Job, Message, Stage};
+use transfer::{Staged, Upload};
 
 impl GpuConfig {
     /// The adapters to look at (only this backend knows wgpu's names).
@@ -40,6 +45,9 @@ impl GpuConfig {
 /// State the stage thread and the jobs' threads share.
 pub(super) struct Shared {
     info: Mutex<GpuInfo>,
+    /// The open device's staging pool, which the workers write their frames into; `None`
+    /// while the stage has no device.
+    uploads: Mutex<Option<Arc<BufferPool>>>,
     disabled_until: Mutex<Option<Instant>>,
     last_error: Mutex<Option<String>>,
     frames: AtomicU64,
@@ -49,6 +57,7 @@ pub(super) struct Shared {
     while_disabled: AtomicU64,
     disabled: AtomicU64,
     reprobes: AtomicU64,
+    buffers_created: Arc<AtomicU64>,
     clock: PhaseClock,
 }
 
@@ -70,14 +79,20 @@ impl Shared {
         self.reprobes.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The stage closed its device: workers stop writing into its staging memory.
+    fn close(&self) {
+        *lock(&self.uploads) = None;
+    }
+
     fn disable_until(&self, until: Instant, fault: &GpuFault) {
         self.disabled.fetch_add(1, Ordering::Relaxed);
         *lock(&self.disabled_until) = Some(until);
         self.record_fault(fault);
     }
 
-    fn enable(&self, info: GpuInfo) {
+    fn enable(&self, info: GpuInfo, uploads: &Arc<BufferPool>) {
         *lock(&self.info) = info;
+        *lock(&self.uploads) = Some(Arc::clone(uploads));
         *lock(&self.disabled_until) = None;
     }
 
@@ -106,9 +121,16 @@ impl GpuBackend {
     /// (llvmpipe) are refused unless `allow_software`. The error says why no GPU is used.
     pub fn new(config: &GpuConfig, allow_software: bool) -> Result<GpuBackend, String> {
         let backends = config.wgpu_backends();
-        let device = device::open(backends, allow_software)?;
+        let buffers_created = Arc::new(AtomicU64::new(0));
+        let device = device::open(
+            backends,
+            allow_software,
+            config.pool_bytes,
+            &buffers_created,
+        )?;
         let shared = Arc::new(Shared {
             info: Mutex::new(device.info().clone()),
+            uploads: Mutex::new(Some(Arc::clone(device.uploads()))),
             disabled_until: Mutex::new(None),
             last_error: Mutex::new(None),
             frames: AtomicU64::new(0),
@@ -118,6 +140,7 @@ impl GpuBackend {
             while_disabled: AtomicU64::new(0),
             disabled: AtomicU64::new(0),
             reprobes: AtomicU64::new(0),
+            buffers_created,
             clock: PhaseClock::default(),
         });
         let (sender, receiver) = mpsc::channel();
@@ -155,6 +178,7 @@ impl GpuBackend {
             disabled: count(&shared.disabled),
             reprobes: count(&shared.reprobes),
             last_error: lock(&shared.last_error).clone(),
+            buffers_created: count(&shared.buffers_created),
             times: shared.clock.snapshot(),
         }
     }
@@ -170,33 +194,49 @@ impl GpuBackend {
         if self.shared.is_disabled() {
             return counted(&self.shared.while_disabled, NotOnGpu::Disabled);
         }
-        let plan = passes::plan((frame.width(), frame.height()), ops, sizes);
+        let plan = passes::plan((frame.width(), frame.height()), frame.layout(), ops, sizes);
         if plan.buffer_pixels.saturating_mul(4) > self.info().max_binding_bytes {
             return counted(&self.shared.too_large, NotOnGpu::TooLarge);
         }
-        let output = plan.output;
+        let failed = |fault: GpuFault| counted(&self.shared.fallbacks, NotOnGpu::Failed(fault));
+        let clock = &self.shared.clock;
+        let uploads = lock(&self.shared.uploads).clone();
+        let staged = clock.time(Phase::Pack, || match uploads {
+            Some(pool) => match Upload::write_caught(&pool, frame.data()) {
+                Ok(upload) => Staged::Written(upload),
+                Err(fault) => Staged::Failed(fault),
+            },
+            None => Staged::Copied(frame.data().to_vec()),
+        });
+        let (width, height) = plan.output;
         let (reply, result) = mpsc::channel();
+        // A failed upload goes to the stage too: it may mean a lost device, which only the
+        // stage can close and re-probe.
         let job = Job {
-            rgba: self.shared.clock.time(Phase::Pack, || to_rgba(frame)),
+            staged,
             plan,
             reply,
         };
-        let failed = |fault: GpuFault| counted(&self.shared.fallbacks, NotOnGpu::Failed(fault));
         let Some(messages) = &self.messages else {
             return failed(GpuFault("the GPU stage has stopped".into()));
         };
         if messages.send(Message::Job(job)).is_err() {
             return failed(GpuFault("the GPU stage has stopped".into()));
         }
-        match result.recv() {
-            Ok(Ok(rgba)) => self
-                .shared
-                .clock
-                .time(Phase::Unpack, || from_rgba(output, rgba, frame.layout()))
-                .map_err(|e| NotOnGpu::Failed(GpuFault(e.to_string()))),
-            Ok(Err(fault)) => failed(fault),
-            Err(_) => failed(GpuFault("the GPU stage stopped before replying".into())),
-        }
+        let readback = match result.recv() {
+            Ok(Ok(readback)) => readback,
+            Ok(Err(fault)) => return failed(fault),
+            Err(_) => return failed(GpuFault("the GPU stage stopped before replying".into())),
+        };
+        let bytes = clock.time(Phase::Readback, || readback.to_vec());
+        drop(readback);
+        let frame = bytes.and_then(|bytes| {
+            clock.time(Phase::Unpack, || {
+                Frame::new(width, height, frame.layout(), bytes)
+                    .map_err(|e| GpuFault(e.to_string()))
+            })
+        });
+        frame.or_else(failed)
     }
 
     /// Test hook: destroys the device before the next batch, as a driver reset would.
@@ -216,32 +256,4 @@ impl Drop for GpuBackend {
             let _ = stage.join();
         }
     }
-}
-
-/// RGBA bytes for the upload (RGB gets an opaque alpha).
-fn to_rgba(frame: &Frame) -> Vec<u8> {
-    match frame.layout() {
-        Layout::Rgba8 => frame.data().to_vec(),
-        Layout::Rgb8 => frame
-            .data()
-            .chunks_exact(3)
-            .flat_map(|px| [px[0], px[1], px[2], 255])
-            .collect(),
-    }
-}
-
-/// The read-back RGBA bytes as a frame of the input's layout (no op adds alpha).
-fn from_rgba(
-    (width, height): (u32, u32),
-    rgba: Vec<u8>,
-    layout: Layout,
-) -> Result<Frame, crate::error::Error> {
-    let data = match layout {
-        Layout::Rgba8 => rgba,
-        Layout::Rgb8 => rgba
-            .chunks_exact(4)
-            .flat_map(|px| [px[0], px[1], px[2]])
-            .collect(),
-    };
-    Frame::new(width, height, layout, data)
 }

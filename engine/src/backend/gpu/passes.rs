@@ -3,6 +3,7 @@
 //! the device records it.
 
 use super::weights::{self, CropBox, Table};
+use crate::frame::Layout;
 use crate::ops::{Filter, Op, blur};
 use crate::orientation::Orientation;
 
@@ -34,6 +35,7 @@ pub(crate) const COLOR_SHADER: Shader = shader!("color");
 const RESAMPLE_SHADER: Shader = shader!("resample");
 const REMAP_SHADER: Shader = shader!("remap");
 const BLUR_SHADER: Shader = shader!("blur");
+const LAYOUT_SHADER: Shader = shader!("layout");
 
 /// One entry point of one shader; equal when the shader's name and the entry are.
 #[derive(Debug, Clone, Copy)]
@@ -81,9 +83,12 @@ const GAUSSIAN_HORIZONTAL: Kernel = Kernel::new(BLUR_SHADER, "gaussian_horizonta
 const GAUSSIAN_VERTICAL: Kernel = Kernel::new(BLUR_SHADER, "gaussian_vertical");
 const BOX_HORIZONTAL: Kernel = Kernel::new(BLUR_SHADER, "box_horizontal");
 const BOX_VERTICAL: Kernel = Kernel::new(BLUR_SHADER, "box_vertical");
+const UNPACK_RGB: Kernel = Kernel::new(LAYOUT_SHADER, "unpack_rgb");
+const PACK_RGB: Kernel = Kernel::new(LAYOUT_SHADER, "pack_rgb");
 
 /// Every kernel a plan can use, compiled when the device opens: those of every operation's
-/// test cases (which cover each branch of its plan; orientation is rotate and flip steps).
+/// test cases (which cover each branch of its plan; orientation is rotate and flip steps),
+/// planned for RGB frames (whose plans add the layout conversions).
 pub(super) fn all_kernels() -> Vec<Kernel> {
     let size = (64, 48);
     let mut kernels: Vec<Kernel> = Vec::new();
@@ -92,7 +97,7 @@ pub(super) fn all_kernels() -> Vec<Kernel> {
             let Ok(output) = op.output_size(size.0, size.1) else {
                 continue;
             };
-            for pass in plan(size, &[op], &[output]).passes {
+            for pass in plan(size, Layout::Rgb8, &[op], &[output]).passes {
                 if !kernels.contains(&pass.kernel) {
                     kernels.push(pass.kernel);
                 }
@@ -182,10 +187,19 @@ pub(super) struct FramePlan {
     pub output: (u32, u32),
     /// The buffer holding the result.
     pub result: usize,
+    /// The result's bytes, in the frame's layout: what is read back.
+    pub output_bytes: u64,
 }
 
-/// Plans `ops` (whose planned sizes are `sizes`) for a `width`×`height` frame.
-pub(super) fn plan((width, height): (u32, u32), ops: &[Op], sizes: &[(u32, u32)]) -> FramePlan {
+/// Plans `ops` (whose planned sizes are `sizes`) for a `width`×`height` frame of `layout`.
+/// The frame is uploaded and read back in its own layout: an RGB frame's first pass widens
+/// it to the RGBA words every kernel reads, and its last pass packs the result back.
+pub(super) fn plan(
+    (width, height): (u32, u32),
+    layout: Layout,
+    ops: &[Op],
+    sizes: &[(u32, u32)],
+) -> FramePlan {
     let mut planner = Planner {
         passes: Vec::new(),
         current: 0,
@@ -194,15 +208,26 @@ pub(super) fn plan((width, height): (u32, u32), ops: &[Op], sizes: &[(u32, u32)]
         buffer_pixels: u64::from(width) * u64::from(height),
         pinned: Vec::new(),
     };
+    let rgb = layout == Layout::Rgb8;
+    if rgb {
+        planner.step(UNPACK_RGB, [0; 4], [0.0; 4]);
+    }
     for (op, &size) in ops.iter().zip(sizes) {
         op.plan_gpu(&mut planner, size);
     }
+    if rgb {
+        planner.pack_rgb();
+    }
+    let (out_width, out_height) = planner.size;
     FramePlan {
         passes: planner.passes,
         buffers: planner.buffers,
         buffer_pixels: planner.buffer_pixels,
         output: planner.size,
         result: planner.current,
+        output_bytes: u64::from(out_width)
+            * u64::from(out_height)
+            * layout.bytes_per_pixel() as u64,
     }
 }
 
@@ -309,6 +334,29 @@ impl Planner {
             self.size
         };
         self.remap(size, x_map, y_map);
+    }
+
+    /// Packs the current RGBA image into 3 bytes a pixel: one invocation per output word,
+    /// laid out a row of the image's width at a time.
+    fn pack_rgb(&mut self) {
+        let (width, height) = self.size;
+        let words = (3 * u64::from(width) * u64::from(height)).div_ceil(4);
+        let rows = words.div_ceil(u64::from(width.max(1)));
+        let src = self.current;
+        let dst = self.free(&[src]);
+        self.passes.push(Pass {
+            kernel: PACK_RGB,
+            src,
+            dst,
+            aux: Aux::None,
+            grid: (width, u32::try_from(rows).unwrap_or(u32::MAX)),
+            params: Params {
+                size: [width, height, width, height],
+                a: [i32::try_from(words).unwrap_or(i32::MAX), 0, 0, 0],
+                ..Params::default()
+            },
+        });
+        self.current = dst;
     }
 
     /// The `size` rectangle whose top left is at (`x`, `y`): a crop.
@@ -485,7 +533,7 @@ mod tests {
             height: 50,
             filter: Filter::Lanczos3,
         });
-        let plan = plan((100, 80), &[fit], &[(50, 40)]);
+        let plan = plan((100, 80), Layout::Rgba8, &[fit], &[(50, 40)]);
         let kernels: Vec<Kernel> = plan.passes.iter().map(|p| p.kernel).collect();
         assert_eq!(kernels, [RESAMPLE_VERTICAL, RESAMPLE_HORIZONTAL]);
         assert_eq!((plan.buffers, plan.result, plan.output), (2, 0, (50, 40)));
@@ -496,7 +544,7 @@ mod tests {
     fn sharpen_keeps_the_original_for_the_combine() {
         let mut ops = crate::ops::orientation_steps(Orientation::Rotate90);
         ops.push(Op::Sharpen(Sharpen { amount: 1.0 }));
-        let plan = plan((10, 10), &ops, &[(10, 10), (10, 10)]);
+        let plan = plan((10, 10), Layout::Rgba8, &ops, &[(10, 10), (10, 10)]);
         let combine = plan.passes.last().unwrap();
         assert_eq!(combine.kernel.key(), ("sharpen", "combine"));
         assert_eq!(combine.src, 1, "the rotated frame");
@@ -512,8 +560,28 @@ mod tests {
             filter: Filter::Lanczos3,
             gravity: Gravity::Centre,
         });
-        let plan = plan((10, 20), &[fill], &[(10, 20)]);
+        let plan = plan((10, 20), Layout::Rgba8, &[fill], &[(10, 20)]);
         assert!(plan.passes.is_empty());
+    }
+
+    #[test]
+    fn an_rgb_frame_is_widened_first_and_packed_last() {
+        let fit = Op::Fit(Fit {
+            width: 50,
+            height: 50,
+            filter: Filter::Lanczos3,
+        });
+        let plan = plan((100, 80), Layout::Rgb8, &[fit], &[(50, 40)]);
+        let kernels: Vec<Kernel> = plan.passes.iter().map(|p| p.kernel).collect();
+        assert_eq!(
+            kernels,
+            [UNPACK_RGB, RESAMPLE_VERTICAL, RESAMPLE_HORIZONTAL, PACK_RGB]
+        );
+        assert_eq!(plan.output_bytes, 50 * 40 * 3);
+        let pack = &plan.passes[3];
+        assert_eq!(pack.params.a[0], 50 * 40 * 3 / 4, "one word per 4 bytes");
+        assert_eq!(pack.grid, (50, 30));
+        assert_eq!(plan.result, pack.dst);
     }
 
     /// Plans at other sizes can take other branches (an integer crop, no resample at all);
@@ -527,7 +595,8 @@ mod tests {
                     let Ok(output) = op.output_size(size.0, size.1) else {
                         continue;
                     };
-                    for pass in plan(size, std::slice::from_ref(&op), &[output]).passes {
+                    let planned = plan(size, Layout::Rgb8, std::slice::from_ref(&op), &[output]);
+                    for pass in planned.passes {
                         assert!(
                             compiled.contains(&pass.kernel),
                             "{op:?}: {:?}",

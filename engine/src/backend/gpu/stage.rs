@@ -1,25 +1,31 @@
 //! The GPU stage: one thread that owns the device, gathers frames from many jobs into
 //! batches (bounded by frame count, bytes and a short wait window), submits each batch as
-//! one command buffer, and collects a batch's readbacks only after the next batch has been
-//! submitted, so recording and uploads overlap the GPU's work. Faults fail the whole batch
-//! back to its jobs (which rerun on the CPU); repeated faults or a lost device close the
-//! device until the re-probe time.
+//! one command buffer, and keeps up to `GpuConfig::batches_in_flight` submitted before it
+//! waits for the oldest, so the workers' copies, recording and the GPU's work overlap.
+//! Faults fail the whole batch back to its jobs (which rerun on the CPU); repeated faults
+//! or a lost device close the device until the re-probe time.
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use super::GpuFault;
+use super::clock::Phase;
 use super::device::{self, Device, FrameWork, InFlight};
 use super::passes::FramePlan;
+use super::transfer::{Readback, Staged, Upload};
 use super::{GpuConfig, Shared};
+
+/// Where a frame's result (or the fault that stopped it) goes.
+pub(super) type Reply = Sender<Result<Readback, GpuFault>>;
 
 /// A frame for the GPU and where its result goes.
 pub(super) struct Job {
-    pub rgba: Vec<u8>,
+    pub staged: Staged,
     pub plan: FramePlan,
-    pub reply: Sender<Result<Vec<u8>, GpuFault>>,
+    pub reply: Reply,
 }
 
 pub(super) enum Message {
@@ -41,7 +47,7 @@ pub(super) struct Stage {
 /// A submitted batch and the jobs waiting for it.
 struct Pending {
     in_flight: InFlight,
-    replies: Vec<Sender<Result<Vec<u8>, GpuFault>>>,
+    replies: Vec<Reply>,
 }
 
 impl Stage {
@@ -64,10 +70,11 @@ impl Stage {
 
     /// Runs until every sender is gone, then finishes the batch in flight.
     pub fn run(mut self, messages: Receiver<Message>) {
-        let mut pending: Option<Pending> = None;
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        let most_in_flight = self.config.batches_in_flight.max(1);
         loop {
             // With a batch on the GPU, gather the next one without blocking for long.
-            let first = if pending.is_some() {
+            let first = if !pending.is_empty() {
                 match messages.recv_timeout(self.window()) {
                     Ok(message) => Some(message),
                     Err(RecvTimeoutError::Timeout) => None,
@@ -83,18 +90,20 @@ impl Stage {
                 Some(message) => self.gather(message, &messages),
                 None => Vec::new(),
             };
-            let submitted = if batch.is_empty() {
-                None
-            } else {
-                self.submit(batch)
-            };
-            if let Some(previous) = pending.take() {
-                self.complete(previous);
+            let idle = batch.is_empty();
+            if !idle {
+                pending.extend(self.submit(batch));
             }
-            pending = submitted;
+            // Wait for the oldest batch once the GPU holds as many as allowed, or when no
+            // new work came to overlap it with.
+            if (pending.len() >= most_in_flight || idle)
+                && let Some(oldest) = pending.pop_front()
+            {
+                self.complete(oldest);
+            }
         }
-        if let Some(previous) = pending.take() {
-            self.complete(previous);
+        while let Some(oldest) = pending.pop_front() {
+            self.complete(oldest);
         }
     }
 
@@ -112,7 +121,7 @@ impl Stage {
         while let Some(message) = next.take() {
             match message {
                 Message::Job(job) => {
-                    bytes += job.rgba.len();
+                    bytes += usize::try_from(job.staged.size()).unwrap_or(usize::MAX);
                     batch.push(job);
                 }
                 #[cfg(any(test, feature = "fault-injection"))]
@@ -133,6 +142,20 @@ impl Stage {
 
     /// Submits a batch, or fails its jobs at once.
     fn submit(&mut self, batch: Vec<Job>) -> Option<Pending> {
+        let (failed, batch): (Vec<Job>, Vec<Job>) = batch
+            .into_iter()
+            .partition(|job| matches!(job.staged, Staged::Failed(_)));
+        if let Some(Job {
+            staged: Staged::Failed(fault),
+            ..
+        }) = failed.first()
+        {
+            let fault = fault.clone();
+            self.fail(failed.into_iter().map(|job| job.reply).collect(), fault);
+        }
+        if batch.is_empty() {
+            return None;
+        }
         if self.device.is_none() {
             self.reopen();
         }
@@ -141,19 +164,41 @@ impl Stage {
             self.fail(batch.into_iter().map(|job| job.reply).collect(), fault);
             return None;
         };
-        let work: Vec<FrameWork<'_>> = batch
-            .iter()
-            .map(|job| FrameWork {
-                rgba: &job.rgba,
-                plan: &job.plan,
-            })
-            .collect();
-        let submitted = catch_unwind(AssertUnwindSafe(|| {
-            device.submit(&work, &self.shared.clock)
-        }))
-        .unwrap_or_else(|_| Err(GpuFault("the GPU driver panicked while recording".into())));
-        drop(work);
-        let replies = batch.into_iter().map(|job| job.reply).collect();
+        let pool = device.uploads();
+        let mut work = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        for Job {
+            staged,
+            plan,
+            reply,
+        } in batch
+        {
+            let upload = match staged {
+                Staged::Written(upload) if upload.is_from(pool) => Ok(upload),
+                // Written for a device since closed: not a fault of this one.
+                Staged::Written(_) => Err(GpuFault("the GPU device was reopened".into())),
+                Staged::Copied(bytes) => self
+                    .shared
+                    .clock
+                    .time(Phase::Pack, || Upload::write_caught(pool, &bytes)),
+                Staged::Failed(fault) => Err(fault),
+            };
+            match upload {
+                Ok(upload) => {
+                    work.push(FrameWork { upload, plan });
+                    replies.push(reply);
+                }
+                Err(fault) => {
+                    let _ = reply.send(Err(fault));
+                }
+            }
+        }
+        if work.is_empty() {
+            return None;
+        }
+        let clock = &self.shared.clock;
+        let submitted = catch_unwind(AssertUnwindSafe(|| device.submit(work, clock)))
+            .unwrap_or_else(|_| Err(GpuFault("the GPU driver panicked while recording".into())));
         match submitted {
             Ok(in_flight) => Some(Pending { in_flight, replies }),
             Err(fault) => {
@@ -181,12 +226,12 @@ impl Stage {
             ))
         });
         match finished {
-            Ok(results) => {
+            Ok(readbacks) => {
                 self.consecutive_failures = 0;
-                self.shared.record_batch(results.len());
-                for (reply, pixels) in pending.replies.into_iter().zip(results) {
+                self.shared.record_batch(readbacks.len());
+                for (reply, readback) in pending.replies.into_iter().zip(readbacks) {
                     // A job that gave up waiting is not an error here.
-                    let _ = reply.send(Ok(pixels));
+                    let _ = reply.send(Ok(readback));
                 }
             }
             Err(fault) => self.fail(pending.replies, fault),
@@ -194,15 +239,17 @@ impl Stage {
     }
 
     /// Fails a batch back to its jobs; closes the device when it is lost or keeps failing.
-    fn fail(&mut self, replies: Vec<Sender<Result<Vec<u8>, GpuFault>>>, fault: GpuFault) {
+    fn fail(&mut self, replies: Vec<Reply>, fault: GpuFault) {
         tracing::warn!(error = %fault, frames = replies.len(), "GPU batch failed; rerunning on the CPU");
         self.consecutive_failures += 1;
         let lost = self.device.as_ref().is_some_and(Device::is_lost);
         if lost || self.device.is_none() {
             self.device = None;
+            self.shared.close();
         }
         if self.consecutive_failures >= self.config.failures_before_disable {
             self.device = None;
+            self.shared.close();
             self.consecutive_failures = 0;
             let until = Instant::now() + Duration::from_millis(self.config.reprobe_after_millis);
             self.shared.disable_until(until, &fault);
@@ -220,10 +267,15 @@ impl Stage {
     /// Opens a fresh device (after a loss or once the GPU was disabled).
     fn reopen(&mut self) {
         self.shared.record_reprobe();
-        match device::open(self.backends, self.allow_software) {
+        match device::open(
+            self.backends,
+            self.allow_software,
+            self.config.pool_bytes,
+            &self.shared.buffers_created,
+        ) {
             Ok(device) => {
                 tracing::info!(adapter = %device.info().name, "GPU device reopened");
-                self.shared.enable(device.info().clone());
+                self.shared.enable(device.info().clone(), device.uploads());
                 self.device = Some(device);
             }
             Err(reason) => {

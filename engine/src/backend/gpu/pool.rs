@@ -1,0 +1,109 @@
+//! Buffers kept between batches so that the steady state allocates nothing: a new mappable
+//! buffer is zero-filled by wgpu, and every new buffer is an allocation in the driver. A
+//! pool holds idle buffers of one usage up to a byte bound, hands out the smallest idle one
+//! that fits (at most twice the size asked for), and drops what it cannot keep.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Upload and readback staging buffers are handed out mapped; pixel buffers never are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mapping {
+    /// Idle buffers are mapped for writing; new ones are created mapped.
+    Write,
+    Unmapped,
+}
+
+pub(super) struct BufferPool {
+    device: wgpu::Device,
+    label: &'static str,
+    usage: wgpu::BufferUsages,
+    mapping: Mapping,
+    /// Most bytes of idle buffers kept.
+    limit: u64,
+    idle: Mutex<Vec<wgpu::Buffer>>,
+    /// Buffers created, counted for every pool of the backend (`GpuStats::buffers_created`).
+    created: Arc<AtomicU64>,
+}
+
+/// Sizes are rounded up to an eighth of their power of two, so that frames of nearly the
+/// same size share buffers; at most 12.5 % is wasted.
+fn size_class(bytes: u64) -> u64 {
+    let step = (bytes.max(4).next_power_of_two() / 8).max(256);
+    bytes.max(4).next_multiple_of(step)
+}
+
+impl BufferPool {
+    pub fn new(
+        device: &wgpu::Device,
+        label: &'static str,
+        usage: wgpu::BufferUsages,
+        mapping: Mapping,
+        limit: u64,
+        created: &Arc<AtomicU64>,
+    ) -> BufferPool {
+        BufferPool {
+            device: device.clone(),
+            label,
+            usage,
+            mapping,
+            limit,
+            idle: Mutex::new(Vec::new()),
+            created: Arc::clone(created),
+        }
+    }
+
+    /// A buffer of at least `bytes`: an idle one, or a new one.
+    pub fn take(&self, bytes: u64) -> wgpu::Buffer {
+        let size = size_class(bytes);
+        let reused = {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            let fitting = idle
+                .iter()
+                .enumerate()
+                .filter(|(_, buffer)| (size..=2 * size).contains(&buffer.size()))
+                .min_by_key(|(_, buffer)| buffer.size())
+                .map(|(index, _)| index);
+            fitting.map(|index| idle.swap_remove(index))
+        };
+        reused.unwrap_or_else(|| {
+            self.created.fetch_add(1, Ordering::Relaxed);
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(self.label),
+                size,
+                usage: self.usage,
+                mapped_at_creation: self.mapping == Mapping::Write,
+            })
+        })
+    }
+
+    /// Keeps `buffer` for reuse (mapped, for a `Write` pool), unless the idle buffers
+    /// would pass the bound; then the oldest idle buffers make room or `buffer` is dropped.
+    pub fn give(&self, buffer: wgpu::Buffer) {
+        if buffer.size() > self.limit {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut held: u64 = idle.iter().map(wgpu::Buffer::size).sum();
+        while held + buffer.size() > self.limit && !idle.is_empty() {
+            held -= idle.remove(0).size();
+        }
+        idle.push(buffer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_class;
+
+    #[test]
+    fn sizes_round_up_by_at_most_an_eighth() {
+        assert_eq!(size_class(0), 256);
+        assert_eq!(size_class(1000), 1024);
+        // 12 MP of packed RGB.
+        let rgb = 3 * 4000 * 3000;
+        let class = size_class(rgb);
+        assert!(class >= rgb && class <= rgb + rgb / 8, "{class}");
+        assert_eq!(size_class(class), class);
+    }
+}
