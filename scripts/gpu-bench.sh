@@ -5,7 +5,10 @@
 #      CPU backend for every op, filter and orientation),
 #   3. prints megapixels/s of the ops stage and of whole pipelines on a 12 MP and a
 #      1280 px photograph: CPU on every core, GPU with batches of 1, 8 and 32 frames,
-#      plus the per-op costs the `auto` cost model (engine/src/backend/cost.rs) uses.
+#      the GPU stage's time per frame split by phase (GpuStats::times: packing, uploads,
+#      submit, readback and unpacking on the host; waiting for the GPU), and the per-op
+#      costs the `auto` cost model (engine/src/backend/cost.rs) uses.
+# PRISM_BENCH_ONLY=TEXT keeps the lines whose image or pipeline contain TEXT.
 # PRISM_PREBUILT=DIR runs DIR/gpu_bench and DIR/gpu-tests built elsewhere, for a GPU
 # machine without a Rust toolchain. PRISM_BENCH_SECONDS sets the time per measurement.
 set -euo pipefail

@@ -227,5 +227,14 @@ fn main() {
             line += &format!(" {:>10.1}", whole(&engine));
         }
         println!("{line}");
+        // What the workers' decoding alone allows: the ceiling of any whole pipeline.
+        let decodes = rate(cores, || {
+            let _ = cpu_engine.decode(&bytes);
+        });
+        println!(
+            "{label:<10} {:<44} {:>10.1}",
+            "decode alone (the ceiling of whole pipelines)",
+            decodes * megapixels
+        );
     }
 }

@@ -55,3 +55,43 @@ pub fn release_free_memory() -> bool {
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     false
 }
+
+/// Transparent huge pages are 2 MiB on x86-64 and most arm64 kernels.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const HUGE_PAGE: usize = 2 << 20;
+
+/// An empty vector with room for `len` bytes that are about to be written in one go (a GPU
+/// readback). A fresh buffer that large is its own mapping, and filling it costs a page fault
+/// per 4 KiB; the whole huge pages inside it are advised onto transparent huge pages
+/// (Linux), one fault per 2 MiB. Copying 36 MB into a fresh buffer took 20 ms on the 2-core
+/// development machine and 6.5 ms with the advice. Where the kernel ignores the advice, or
+/// off Linux, it is a plain `Vec::with_capacity`.
+pub(crate) fn buffer_for_large_copy(len: usize) -> Vec<u8> {
+    let mut buffer: Vec<u8> = Vec::with_capacity(len);
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let start = (buffer.as_mut_ptr() as usize).next_multiple_of(HUGE_PAGE);
+        let end = (buffer.as_mut_ptr() as usize + len) / HUGE_PAGE * HUGE_PAGE;
+        if end > start {
+            // SAFETY: the range lies inside the vector's own allocation, and the advice
+            // changes only how its pages are backed, never their contents.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    buffer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::buffer_for_large_copy;
+
+    #[test]
+    fn a_buffer_for_a_large_copy_is_empty_with_the_room_asked_for() {
+        for len in [0, 1, 3 << 20, 36_000_000] {
+            let buffer = buffer_for_large_copy(len);
+            assert!(buffer.is_empty() && buffer.capacity() >= len);
+        }
+    }
+}

@@ -18,7 +18,8 @@ pub struct GpuConfig {
     /// copies, recording and the GPU's work overlap.
     pub batches_in_flight: usize,
     /// Bytes of idle buffers kept for reuse in each of the upload, pixel and readback
-    /// pools (the steady state then allocates nothing).
+    /// pools. The default, 1.5 GiB, holds the uploads of three full batches of the default
+    /// `max_batch_bytes`, so the steady state allocates nothing.
     pub pool_bytes: u64,
     /// Failed batches in a row after which the GPU is disabled.
     pub failures_before_disable: u32,
@@ -36,7 +37,7 @@ impl Default for GpuConfig {
             max_batch_bytes: 512 << 20,
             batch_window_micros: 1_000,
             batches_in_flight: 3,
-            pool_bytes: 512 << 20,
+            pool_bytes: 3 * (512 << 20),
             failures_before_disable: 3,
             reprobe_after_millis: 30_000,
             backends: None,

@@ -147,7 +147,7 @@ impl Backends {
             let size = (frame.width(), frame.height());
             let wanted = match self.choice {
                 BackendChoice::Gpu => true,
-                _ => cost::gpu_pays(size, ops, sizes),
+                _ => cost::gpu_pays(size, frame.bytes_per_pixel(), ops, sizes),
             };
             let has_work = !ops.is_empty();
             let gpu_can = !ops.iter().any(Op::places_by_content);

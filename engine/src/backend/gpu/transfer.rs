@@ -123,7 +123,9 @@ impl Readback {
             .buffer
             .get_mapped_range(0..copy_size(self.len as u64))
             .map_err(|e| GpuFault(format!("reading a result back: {e}")))?;
-        Ok(view[..self.len].to_vec())
+        let mut bytes = crate::allocator::buffer_for_large_copy(self.len);
+        bytes.extend_from_slice(&view[..self.len]);
+        Ok(bytes)
     }
 }
 
