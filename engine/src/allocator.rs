@@ -57,7 +57,7 @@ pub fn release_free_memory() -> bool {
 }
 
 /// Transparent huge pages are 2 MiB on x86-64 and most arm64 kernels.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(all(feature = "gpu", target_os = "linux", target_env = "gnu"))]
 const HUGE_PAGE: usize = 2 << 20;
 
 /// An empty vector with room for `len` bytes that are about to be written in one go (a GPU
@@ -66,6 +66,7 @@ const HUGE_PAGE: usize = 2 << 20;
 /// (Linux), one fault per 2 MiB. Copying 36 MB into a fresh buffer took 20 ms on the 2-core
 /// development machine and 6.5 ms with the advice. Where the kernel ignores the advice, or
 /// off Linux, it is a plain `Vec::with_capacity`.
+#[cfg(feature = "gpu")]
 pub(crate) fn buffer_for_large_copy(len: usize) -> Vec<u8> {
     let mut buffer: Vec<u8> = Vec::with_capacity(len);
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -83,7 +84,7 @@ pub(crate) fn buffer_for_large_copy(len: usize) -> Vec<u8> {
     buffer
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "gpu"))]
 mod tests {
     use super::buffer_for_large_copy;
 
