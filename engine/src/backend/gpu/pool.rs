@@ -26,11 +26,12 @@ pub(super) struct BufferPool {
     created: Arc<AtomicU64>,
 }
 
-/// Sizes are rounded up to an eighth of their power of two, so that frames of nearly the
-/// same size share buffers; at most 12.5 % is wasted.
+/// Sizes are rounded up to a multiple of an eighth of the largest power of two not above
+/// them, so that frames of nearly the same size share buffers; at most 12.5 % is wasted.
 fn size_class(bytes: u64) -> u64 {
-    let step = (bytes.max(4).next_power_of_two() / 8).max(256);
-    bytes.max(4).next_multiple_of(step)
+    let bytes = bytes.max(4);
+    let power_below = 1u64 << (63 - bytes.leading_zeros());
+    bytes.next_multiple_of((power_below / 8).max(256))
 }
 
 impl BufferPool {
