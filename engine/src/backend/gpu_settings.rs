@@ -70,21 +70,22 @@ pub struct GpuStats {
 }
 
 /// Nanoseconds the GPU stage spent in each phase, summed over frames (and over threads:
-/// packing and unpacking run on the workers, the rest on the stage thread). Everything
-/// but `wait_ns` is host CPU work.
+/// packing, readback and unpacking run on the workers, the rest on the stage thread).
+/// Everything but `wait_ns` is host CPU work.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GpuStageTimes {
-    /// Turning a frame's pixels into the bytes uploaded.
+    /// Copying a frame's pixels, in its own layout, into mapped staging memory (on the
+    /// worker).
     pub pack_ns: u64,
-    /// Copying the uploads (pixels, parameters, weights) into GPU-visible memory.
+    /// Writing a batch's parameters and weights through the queue (on the stage thread).
     pub upload_ns: u64,
     /// Recording the passes and submitting them.
     pub submit_ns: u64,
     /// Waiting for the GPU to finish a batch (the device's own work; not host time).
     pub wait_ns: u64,
-    /// Copying the results out of mapped readback memory.
+    /// Copying a result out of mapped readback memory (on the worker).
     pub readback_ns: u64,
-    /// Turning the read-back bytes into a frame.
+    /// Turning the read-back bytes into a frame (on the worker).
     pub unpack_ns: u64,
 }
 

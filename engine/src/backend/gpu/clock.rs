@@ -1,5 +1,5 @@
 //! Where the GPU stage's time goes: one counter per phase, added to by the workers (packing,
-//! unpacking) and the stage thread (uploads, recording, waiting, readback), read into
+//! readback, unpacking) and the stage thread (uploads, recording, waiting), read into
 //! [`GpuStageTimes`].
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -304,10 +304,11 @@ impl Device {
         // Written through the queue rather than mapped at creation: on a lost device
         // mapping panics inside wgpu, a queue write only reports an error.
         let writing = Instant::now();
-        let uniform_buffer = self.upload("params", &uniforms, wgpu::BufferUsages::UNIFORM);
+        let uniform_buffer =
+            self.written_through_queue("params", &uniforms, wgpu::BufferUsages::UNIFORM);
         aux_words.resize(aux_words.len().max(4), 0);
         let aux_bytes: Vec<u8> = aux_words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        let aux_buffer = self.upload("aux", &aux_bytes, wgpu::BufferUsages::STORAGE);
+        let aux_buffer = self.written_through_queue("aux", &aux_bytes, wgpu::BufferUsages::STORAGE);
         *uploading += writing.elapsed();
 
         let mut encoder = self
@@ -411,7 +412,12 @@ impl Device {
         })
     }
 
-    fn upload(&self, label: &str, bytes: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+    fn written_through_queue(
+        &self,
+        label: &str,
+        bytes: &[u8],
+        usage: wgpu::BufferUsages,
+    ) -> wgpu::Buffer {
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: bytes.len() as u64,

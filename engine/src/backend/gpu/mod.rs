@@ -101,7 +101,7 @@ impl Shared {
     }
 }
 
-/// A wgpu device and its batching stage. Dropping it finishes the batch in flight.
+/// A wgpu device and its batching stage. Dropping it finishes the batches in flight.
 pub struct GpuBackend {
     shared: Arc<Shared>,
     messages: Option<Sender<Message>>,
@@ -202,11 +202,8 @@ impl GpuBackend {
         let clock = &self.shared.clock;
         let uploads = lock(&self.shared.uploads).clone();
         let staged = clock.time(Phase::Pack, || match uploads {
-            Some(pool) => match Upload::write_caught(&pool, frame.data()) {
-                Ok(upload) => Staged::Written(upload),
-                Err(fault) => Staged::Failed(fault),
-            },
-            None => Staged::Copied(frame.data().to_vec()),
+            Some(pool) => Upload::write_caught(&pool, frame.data()).map(Staged::Written),
+            None => Ok(Staged::Copied(frame.data().to_vec())),
         });
         let (width, height) = plan.output;
         let (reply, result) = mpsc::channel();

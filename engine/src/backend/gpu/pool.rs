@@ -6,7 +6,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// Upload and readback staging buffers are handed out mapped; pixel buffers never are.
+/// Upload staging buffers are handed out mapped for writing; pixel and readback buffers
+/// unmapped (the stage maps a readback once its copy is done).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mapping {
     /// Idle buffers are mapped for writing; new ones are created mapped.
@@ -21,6 +22,8 @@ pub(super) struct BufferPool {
     mapping: Mapping,
     /// Most bytes of idle buffers kept.
     limit: u64,
+    /// The device's largest buffer: a size class above it is not rounded up.
+    largest: u64,
     idle: Mutex<Vec<wgpu::Buffer>>,
     /// Buffers created, counted for every pool of the backend (`GpuStats::buffers_created`).
     created: Arc<AtomicU64>,
@@ -49,6 +52,7 @@ impl BufferPool {
             usage,
             mapping,
             limit,
+            largest: device.limits().max_buffer_size,
             idle: Mutex::new(Vec::new()),
             created: Arc::clone(created),
         }
@@ -56,7 +60,12 @@ impl BufferPool {
 
     /// A buffer of at least `bytes`: an idle one, or a new one.
     pub fn take(&self, bytes: u64) -> wgpu::Buffer {
-        let size = size_class(bytes);
+        let class = size_class(bytes);
+        let size = if class > self.largest {
+            bytes.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT)
+        } else {
+            class
+        };
         let reused = {
             let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
             let fitting = idle
@@ -65,7 +74,7 @@ impl BufferPool {
                 .filter(|(_, buffer)| (size..=2 * size).contains(&buffer.size()))
                 .min_by_key(|(_, buffer)| buffer.size())
                 .map(|(index, _)| index);
-            fitting.map(|index| idle.swap_remove(index))
+            fitting.map(|index| idle.remove(index))
         };
         reused.unwrap_or_else(|| {
             self.created.fetch_add(1, Ordering::Relaxed);
@@ -76,6 +85,19 @@ impl BufferPool {
                 mapped_at_creation: self.mapping == Mapping::Write,
             })
         })
+    }
+
+    /// Runs `work` (wgpu calls on this thread) with its validation and out-of-memory errors
+    /// caught: error scopes are per thread, and an error outside one would fail the stage's
+    /// next batch instead of `work`.
+    pub fn catching_errors<T>(&self, work: impl FnOnce() -> T) -> (T, Option<String>) {
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let result = work();
+        let memory_error = pollster::block_on(memory.pop());
+        let validation_error = pollster::block_on(validation.pop());
+        let error = memory_error.or(validation_error).map(|e| e.to_string());
+        (result, error)
     }
 
     /// Keeps `buffer` for reuse (mapped, for a `Write` pool), unless the idle buffers

@@ -2,8 +2,9 @@
 //! batches (bounded by frame count, bytes and a short wait window), submits each batch as
 //! one command buffer, and keeps up to `GpuConfig::batches_in_flight` submitted before it
 //! waits for the oldest, so the workers' copies, recording and the GPU's work overlap.
-//! Faults fail the whole batch back to its jobs (which rerun on the CPU); repeated faults
-//! or a lost device close the device until the re-probe time.
+//! Faults fail the whole batch back to its jobs (which rerun on the CPU); a lost device is
+//! closed (with the batches still on it) and a new one opened for the next batch; repeated
+//! faults close it until the re-probe time.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -15,15 +16,15 @@ use super::GpuFault;
 use super::clock::Phase;
 use super::device::{self, Device, FrameWork, InFlight};
 use super::passes::FramePlan;
-use super::transfer::{Readback, Staged, Upload};
+use super::transfer::{FailedUpload, Readback, Staged, Upload};
 use super::{GpuConfig, Shared};
 
 /// Where a frame's result (or the fault that stopped it) goes.
 pub(super) type Reply = Sender<Result<Readback, GpuFault>>;
 
-/// A frame for the GPU and where its result goes.
+/// A frame for the GPU (or its failed upload) and where its result goes.
 pub(super) struct Job {
-    pub staged: Staged,
+    pub staged: Result<Staged, FailedUpload>,
     pub plan: FramePlan,
     pub reply: Reply,
 }
@@ -40,6 +41,8 @@ pub(super) struct Stage {
     backends: wgpu::Backends,
     allow_software: bool,
     device: Option<Device>,
+    /// Batches submitted to `device` and not yet completed, oldest first.
+    pending: VecDeque<Pending>,
     shared: Arc<Shared>,
     consecutive_failures: u32,
 }
@@ -63,18 +66,18 @@ impl Stage {
             backends,
             allow_software,
             device: Some(device),
+            pending: VecDeque::new(),
             shared,
             consecutive_failures: 0,
         }
     }
 
-    /// Runs until every sender is gone, then finishes the batch in flight.
+    /// Runs until every sender is gone, then finishes the batches in flight.
     pub fn run(mut self, messages: Receiver<Message>) {
-        let mut pending: VecDeque<Pending> = VecDeque::new();
         let most_in_flight = self.config.batches_in_flight.max(1);
         loop {
             // With a batch on the GPU, gather the next one without blocking for long.
-            let first = if !pending.is_empty() {
+            let first = if !self.pending.is_empty() {
                 match messages.recv_timeout(self.window()) {
                     Ok(message) => Some(message),
                     Err(RecvTimeoutError::Timeout) => None,
@@ -91,18 +94,18 @@ impl Stage {
                 None => Vec::new(),
             };
             let idle = batch.is_empty();
-            if !idle {
-                pending.extend(self.submit(batch));
+            if !idle && let Some(submitted) = self.submit(batch) {
+                self.pending.push_back(submitted);
             }
             // Wait for the oldest batch once the GPU holds as many as allowed, or when no
             // new work came to overlap it with.
-            if (pending.len() >= most_in_flight || idle)
-                && let Some(oldest) = pending.pop_front()
+            if (self.pending.len() >= most_in_flight || idle)
+                && let Some(oldest) = self.pending.pop_front()
             {
                 self.complete(oldest);
             }
         }
-        while let Some(oldest) = pending.pop_front() {
+        while let Some(oldest) = self.pending.pop_front() {
             self.complete(oldest);
         }
     }
@@ -121,7 +124,8 @@ impl Stage {
         while let Some(message) = next.take() {
             match message {
                 Message::Job(job) => {
-                    bytes += usize::try_from(job.staged.size()).unwrap_or(usize::MAX);
+                    bytes += usize::try_from(job.staged.as_ref().map_or(0, Staged::size))
+                        .unwrap_or(usize::MAX);
                     batch.push(job);
                 }
                 #[cfg(any(test, feature = "fault-injection"))]
@@ -142,18 +146,19 @@ impl Stage {
 
     /// Submits a batch, or fails its jobs at once.
     fn submit(&mut self, batch: Vec<Job>) -> Option<Pending> {
-        let (failed, batch): (Vec<Job>, Vec<Job>) = batch
-            .into_iter()
-            .partition(|job| matches!(job.staged, Staged::Failed(_)));
-        if let Some(Job {
-            staged: Staged::Failed(fault),
-            ..
-        }) = failed.first()
+        let mut ready = Vec::with_capacity(batch.len());
+        for Job {
+            staged,
+            plan,
+            reply,
+        } in batch
         {
-            let fault = fault.clone();
-            self.fail(failed.into_iter().map(|job| job.reply).collect(), fault);
+            match staged {
+                Ok(staged) => ready.push((staged, plan, reply)),
+                Err(failed) => self.upload_failed(failed, reply),
+            }
         }
-        if batch.is_empty() {
+        if ready.is_empty() {
             return None;
         }
         if self.device.is_none() {
@@ -161,18 +166,16 @@ impl Stage {
         }
         let Some(device) = &self.device else {
             let fault = GpuFault("the GPU is unavailable".into());
-            self.fail(batch.into_iter().map(|job| job.reply).collect(), fault);
+            self.fail(
+                ready.into_iter().map(|(_, _, reply)| reply).collect(),
+                fault,
+            );
             return None;
         };
         let pool = device.uploads();
-        let mut work = Vec::with_capacity(batch.len());
-        let mut replies = Vec::with_capacity(batch.len());
-        for Job {
-            staged,
-            plan,
-            reply,
-        } in batch
-        {
+        let mut work = Vec::with_capacity(ready.len());
+        let mut replies = Vec::with_capacity(ready.len());
+        for (staged, plan, reply) in ready {
             let upload = match staged {
                 Staged::Written(upload) if upload.is_from(pool) => Ok(upload),
                 // Written for a device since closed: not a fault of this one.
@@ -180,8 +183,8 @@ impl Stage {
                 Staged::Copied(bytes) => self
                     .shared
                     .clock
-                    .time(Phase::Pack, || Upload::write_caught(pool, &bytes)),
-                Staged::Failed(fault) => Err(fault),
+                    .time(Phase::Pack, || Upload::write_caught(pool, &bytes))
+                    .map_err(|failed| failed.fault),
             };
             match upload {
                 Ok(upload) => {
@@ -205,6 +208,20 @@ impl Stage {
                 self.fail(replies, fault);
                 None
             }
+        }
+    }
+
+    /// A worker could not write its frame: a fault of the open device only if the write
+    /// went to its pool (a write into a closed device's pool is not this one's fault).
+    fn upload_failed(&mut self, failed: FailedUpload, reply: Reply) {
+        let current = self
+            .device
+            .as_ref()
+            .is_some_and(|device| failed.is_from(device.uploads()));
+        if current {
+            self.fail(vec![reply], failed.fault);
+        } else {
+            let _ = reply.send(Err(failed.fault));
         }
     }
 
@@ -244,12 +261,10 @@ impl Stage {
         self.consecutive_failures += 1;
         let lost = self.device.as_ref().is_some_and(Device::is_lost);
         if lost || self.device.is_none() {
-            self.device = None;
-            self.shared.close();
+            self.close(&fault);
         }
         if self.consecutive_failures >= self.config.failures_before_disable {
-            self.device = None;
-            self.shared.close();
+            self.close(&fault);
             self.consecutive_failures = 0;
             let until = Instant::now() + Duration::from_millis(self.config.reprobe_after_millis);
             self.shared.disable_until(until, &fault);
@@ -261,6 +276,18 @@ impl Stage {
         self.shared.record_fault(&fault);
         for reply in replies {
             let _ = reply.send(Err(fault.clone()));
+        }
+    }
+
+    /// Drops the device, and with it the batches still on it: their jobs rerun on the CPU
+    /// without counting as more failures (the fault that closed it counted once).
+    fn close(&mut self, fault: &GpuFault) {
+        self.device = None;
+        self.shared.close();
+        for pending in self.pending.drain(..) {
+            for reply in pending.replies {
+                let _ = reply.send(Err(fault.clone()));
+            }
         }
     }
 

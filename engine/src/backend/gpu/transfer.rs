@@ -23,8 +23,6 @@ pub(super) enum Staged {
     /// Copied while no device was open (after a loss), for the stage to write once it has
     /// opened a new one.
     Copied(Vec<u8>),
-    /// The write failed (a lost device, most likely): the stage decides what that means.
-    Failed(GpuFault),
 }
 
 impl Staged {
@@ -33,8 +31,20 @@ impl Staged {
         match self {
             Staged::Written(upload) => upload.size,
             Staged::Copied(bytes) => bytes.len() as u64,
-            Staged::Failed(_) => 0,
         }
+    }
+}
+
+/// A worker's write into staging memory that failed (a lost device, most likely); the stage
+/// decides what it means for the device whose pool it was.
+pub(super) struct FailedUpload {
+    pub fault: GpuFault,
+    pub pool: Arc<BufferPool>,
+}
+
+impl FailedUpload {
+    pub fn is_from(&self, pool: &Arc<BufferPool>) -> bool {
+        Arc::ptr_eq(&self.pool, pool)
     }
 }
 
@@ -48,10 +58,24 @@ pub(super) struct Upload {
 }
 
 impl Upload {
-    /// [`Upload::write`], with a panic inside the driver as a fault.
-    pub fn write_caught(pool: &Arc<BufferPool>, bytes: &[u8]) -> Result<Upload, GpuFault> {
-        catch_unwind(AssertUnwindSafe(|| Upload::write(pool, bytes)))
-            .unwrap_or_else(|_| Err(GpuFault("the GPU driver panicked on an upload".into())))
+    /// [`Upload::write`], with wgpu's errors on this thread and a panic inside the driver
+    /// as its fault.
+    pub fn write_caught(pool: &Arc<BufferPool>, bytes: &[u8]) -> Result<Upload, FailedUpload> {
+        let (written, error) = pool.catching_errors(|| {
+            catch_unwind(AssertUnwindSafe(|| Upload::write(pool, bytes)))
+                .unwrap_or_else(|_| Err(GpuFault("the GPU driver panicked on an upload".into())))
+        });
+        let fault = match (written, error) {
+            (Ok(upload), None) => return Ok(upload),
+            (Ok(_), Some(error)) => {
+                GpuFault(format!("writing a frame into staging memory: {error}"))
+            }
+            (Err(fault), _) => fault,
+        };
+        Err(FailedUpload {
+            fault,
+            pool: Arc::clone(pool),
+        })
     }
 
     /// Copies `bytes` into a mapped staging buffer of `pool` and unmaps it.
@@ -119,19 +143,28 @@ impl Readback {
 
     /// The frame's bytes, copied out of the mapped range.
     pub fn to_vec(&self) -> Result<Vec<u8>, GpuFault> {
-        let view = self
-            .buffer
-            .get_mapped_range(0..copy_size(self.len as u64))
-            .map_err(|e| GpuFault(format!("reading a result back: {e}")))?;
-        let mut bytes = crate::allocator::buffer_for_large_copy(self.len);
-        bytes.extend_from_slice(&view[..self.len]);
-        Ok(bytes)
+        let (copied, error) = self.pool.catching_errors(|| {
+            let view = self
+                .buffer
+                .get_mapped_range(0..copy_size(self.len as u64))
+                .map_err(|e| GpuFault(format!("reading a result back: {e}")))?;
+            let mut bytes = crate::allocator::buffer_for_large_copy(self.len);
+            bytes.extend_from_slice(&view[..self.len]);
+            Ok(bytes)
+        });
+        match error {
+            Some(error) => Err(GpuFault(format!("reading a result back: {error}"))),
+            None => copied,
+        }
     }
 }
 
 impl Drop for Readback {
     fn drop(&mut self) {
-        self.buffer.unmap();
-        self.pool.give(self.buffer.clone());
+        // An unmap that fails (a lost device) only loses the buffer.
+        let ((), error) = self.pool.catching_errors(|| self.buffer.unmap());
+        if error.is_none() {
+            self.pool.give(self.buffer.clone());
+        }
     }
 }
