@@ -245,6 +245,24 @@ pub(super) struct InFlight {
 
 const WORKGROUP: u32 = 16;
 
+/// Runs `work` (wgpu calls on this thread) with its validation and out-of-memory errors
+/// caught and returned: error scopes are per thread, and an error outside one would reach
+/// the uncaptured handler and fail the stage's next batch instead of `work`.
+pub(super) fn catching_errors<T>(
+    device: &wgpu::Device,
+    work: impl FnOnce() -> T,
+) -> (T, Option<String>) {
+    let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let result = work();
+    let memory_error = pollster::block_on(memory.pop());
+    let validation_error = pollster::block_on(validation.pop());
+    (
+        result,
+        memory_error.or(validation_error).map(|e| e.to_string()),
+    )
+}
+
 impl Device {
     pub fn info(&self) -> &GpuInfo {
         &self.info
@@ -260,15 +278,12 @@ impl Device {
     pub fn submit(&self, frames: Vec<FrameWork>, clock: &PhaseClock) -> Result<InFlight, GpuFault> {
         self.check_health()?;
         let started = Instant::now();
-        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let mut uploading = Duration::ZERO;
-        let recorded = self.record(frames, &mut uploading);
+        let (recorded, error) =
+            catching_errors(&self.device, || self.record(frames, &mut uploading));
         clock.add(Phase::Upload, uploading);
         clock.add(Phase::Submit, started.elapsed().saturating_sub(uploading));
-        let memory_error = pollster::block_on(memory.pop());
-        let validation_error = pollster::block_on(validation.pop());
-        if let Some(error) = memory_error.or(validation_error) {
+        if let Some(error) = error {
             return Err(GpuFault(format!("GPU error: {error}")));
         }
         let in_flight = recorded?;

@@ -6,6 +6,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::device;
+
 /// Upload staging buffers are handed out mapped for writing; pixel and readback buffers
 /// unmapped (the stage maps a readback once its copy is done).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,17 +89,9 @@ impl BufferPool {
         })
     }
 
-    /// Runs `work` (wgpu calls on this thread) with its validation and out-of-memory errors
-    /// caught: error scopes are per thread, and an error outside one would fail the stage's
-    /// next batch instead of `work`.
+    /// [`device::catching_errors`] on this pool's device.
     pub fn catching_errors<T>(&self, work: impl FnOnce() -> T) -> (T, Option<String>) {
-        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let result = work();
-        let memory_error = pollster::block_on(memory.pop());
-        let validation_error = pollster::block_on(validation.pop());
-        let error = memory_error.or(validation_error).map(|e| e.to_string());
-        (result, error)
+        device::catching_errors(&self.device, work)
     }
 
     /// Keeps `buffer` for reuse (mapped, for a `Write` pool), unless the idle buffers
