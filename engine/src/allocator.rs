@@ -57,8 +57,76 @@ pub fn release_free_memory() -> bool {
 }
 
 /// Transparent huge pages are 2 MiB on x86-64 and most arm64 kernels.
-#[cfg(all(feature = "gpu", target_os = "linux", target_env = "gnu"))]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 const HUGE_PAGE: usize = 2 << 20;
+
+/// The system allocator, with every block of 2 MiB or more advised onto transparent huge
+/// pages (Linux; elsewhere it is the plain system allocator). For binaries:
+/// `#[global_allocator] static ALLOCATOR: LargeBlocksOnHugePages = LargeBlocksOnHugePages;`.
+///
+/// Decode planes, coefficient buffers and pixel rows are written once, right after they are
+/// allocated, and a fresh 4 KiB page costs a fault each: on a 12 MP photo those faults cost
+/// about as much as the writes. One fault per 2 MiB took `prism process --threads 2` over the
+/// 41-photo corpus from 5.17 to 4.35 CPU s at 1280 px and from 3.56 to 2.99 s at 320 px
+/// (medians of five alternating pairs), peak memory unchanged within 2 %. glibc's
+/// `glibc.malloc.hugetlb=1` tunable has the same effect, but a binary cannot set it for itself.
+pub struct LargeBlocksOnHugePages;
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the advice only
+// changes how the pages of a block the caller now owns are backed, never their contents.
+unsafe impl std::alloc::GlobalAlloc for LargeBlocksOnHugePages {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: the caller's contract is the system allocator's.
+        let block = unsafe { std::alloc::System.alloc(layout) };
+        advise_huge_pages(block, layout.size());
+        block
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: as above.
+        let block = unsafe { std::alloc::System.alloc_zeroed(layout) };
+        advise_huge_pages(block, layout.size());
+        block
+    }
+
+    unsafe fn dealloc(&self, block: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: as above.
+        unsafe { std::alloc::System.dealloc(block, layout) }
+    }
+
+    unsafe fn realloc(
+        &self,
+        block: *mut u8,
+        layout: std::alloc::Layout,
+        new_size: usize,
+    ) -> *mut u8 {
+        // SAFETY: as above.
+        let moved = unsafe { std::alloc::System.realloc(block, layout, new_size) };
+        if new_size > layout.size() {
+            advise_huge_pages(moved, new_size);
+        }
+        moved
+    }
+}
+
+/// Advises the whole huge pages inside `len` bytes at `block` onto transparent huge pages;
+/// nothing for blocks under a huge page, null blocks, or off Linux.
+fn advise_huge_pages(block: *mut u8, len: usize) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if len >= HUGE_PAGE && !block.is_null() {
+        let start = (block as usize).next_multiple_of(HUGE_PAGE);
+        let end = (block as usize + len) / HUGE_PAGE * HUGE_PAGE;
+        if end > start {
+            // SAFETY: the range lies inside the block, which the caller owns; the advice
+            // changes only how its pages are backed, never their contents.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = (block, len);
+}
 
 /// An empty vector with room for `len` bytes that are about to be written in one go (a GPU
 /// readback). A fresh buffer that large is its own mapping, and filling it costs a page fault
@@ -69,18 +137,7 @@ const HUGE_PAGE: usize = 2 << 20;
 #[cfg(feature = "gpu")]
 pub(crate) fn buffer_for_large_copy(len: usize) -> Vec<u8> {
     let mut buffer: Vec<u8> = Vec::with_capacity(len);
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let start = (buffer.as_mut_ptr() as usize).next_multiple_of(HUGE_PAGE);
-        let end = (buffer.as_mut_ptr() as usize + len) / HUGE_PAGE * HUGE_PAGE;
-        if end > start {
-            // SAFETY: the range lies inside the vector's own allocation, and the advice
-            // changes only how its pages are backed, never their contents.
-            unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
+    advise_huge_pages(buffer.as_mut_ptr(), len);
     buffer
 }
 

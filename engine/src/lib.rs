@@ -46,7 +46,9 @@ mod pool;
 mod stats;
 mod timings;
 
-pub use allocator::{map_large_blocks_separately, release_free_memory, share_one_arena};
+pub use allocator::{
+    LargeBlocksOnHugePages, map_large_blocks_separately, release_free_memory, share_one_arena,
+};
 pub use backend::gpu::{GpuConfig, GpuInfo, GpuStageTimes, GpuStats, quiet_mesa_device_select};
 pub use backend::{BackendChoice, BackendStatus, BackendUsed};
 pub use codec::{ImageInfo, heif_support, probe};

@@ -49,6 +49,10 @@ enum Command {
     },
 }
 
+/// Fresh large buffers fault in 2 MiB at a time (see `LargeBlocksOnHugePages`).
+#[global_allocator]
+static ALLOCATOR: prism_engine::LargeBlocksOnHugePages = prism_engine::LargeBlocksOnHugePages;
+
 fn main() -> ExitCode {
     prism_engine::share_one_arena();
     // SAFETY: no other thread exists yet.
