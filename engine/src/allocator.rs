@@ -141,8 +141,42 @@ pub(crate) fn buffer_for_large_copy(len: usize) -> Vec<u8> {
     buffer
 }
 
-#[cfg(all(test, feature = "gpu"))]
+#[cfg(test)]
 mod tests {
+    use super::LargeBlocksOnHugePages;
+    use std::alloc::{GlobalAlloc, Layout};
+
+    #[test]
+    fn large_blocks_keep_their_contents_through_growth() {
+        let small = Layout::from_size_align(3 << 20, 64).expect("valid layout");
+        // SAFETY: the layouts are non-zero, and each block is used within its size and
+        // freed once with the layout it has at that moment.
+        unsafe {
+            let block = LargeBlocksOnHugePages.alloc(small);
+            assert!(!block.is_null());
+            for at in (0..small.size()).step_by(4096) {
+                block.add(at).write((at / 4096) as u8);
+            }
+            let grown = LargeBlocksOnHugePages.realloc(block, small, 9 << 20);
+            assert!(!grown.is_null());
+            for at in (0..small.size()).step_by(4096) {
+                assert_eq!(grown.add(at).read(), (at / 4096) as u8);
+            }
+            let grown_layout = Layout::from_size_align(9 << 20, 64).expect("valid layout");
+            LargeBlocksOnHugePages.dealloc(grown, grown_layout);
+            let zeroed = LargeBlocksOnHugePages.alloc_zeroed(grown_layout);
+            assert!(
+                (0..grown_layout.size())
+                    .step_by(4096)
+                    .all(|at| zeroed.add(at).read() == 0)
+            );
+            LargeBlocksOnHugePages.dealloc(zeroed, grown_layout);
+        }
+    }
+}
+
+#[cfg(all(test, feature = "gpu"))]
+mod gpu_tests {
     use super::buffer_for_large_copy;
 
     #[test]
