@@ -353,7 +353,13 @@ fn execute(
     let decoded = codec::decode(bytes, &info, plan.decode_shrink, pipeline.keep_icc)?;
     lap(&mut timings.decode);
 
-    let (frame, backend) = backends.run(decoded.frame, &plan.steps, &plan.sizes)?;
+    let decoded_size = (decoded.frame.width(), decoded.frame.height());
+    let (frame, backend) = if decoded_size == (info.width, info.height) {
+        backends.run(decoded.frame, &plan.steps, &plan.sizes)?
+    } else {
+        // Decoded at reduced scale (shrink-on-load): the upright steps work on the smaller frame.
+        backends.run(decoded.frame, &plan.steps, &plan.sizes_from(decoded_size)?)?
+    };
     lap(&mut timings.ops);
 
     let encoded = output_policy::encode(frame, &pipeline.output, decoded.icc_profile.as_deref())?;

@@ -115,9 +115,18 @@ fn walk_headers(bytes: &[u8]) -> Result<(ImageInfo, usize), Error> {
 }
 
 /// Decodes to RGB (grayscale by zune-jpeg, CMYK and Adobe YCCK through their profile). A
-/// progressive file that will be shrunk four times or more is decoded without the scans the
-/// shrink hides (see `jpeg_scans`).
+/// file that will be shrunk eight times or more is decoded at 1/8 scale where
+/// `jpeg_eighth` can; a progressive file shrunk four times or more is decoded without the
+/// scans the shrink hides (see `jpeg_scans`).
 pub(super) fn decode(bytes: &[u8], info: &ImageInfo, shrink: f64) -> Result<Decoded, Error> {
+    if super::jpeg_eighth::applies(shrink)
+        && let Some(frame) = super::jpeg_eighth::decode(bytes)
+    {
+        return Ok(Decoded {
+            frame,
+            icc_profile: icc_profile(bytes),
+        });
+    }
     match super::jpeg_scans::prune_scans(bytes, shrink) {
         Some(pruned) => decode_with_zune(&pruned, info),
         None => decode_with_zune(bytes, info),
@@ -156,6 +165,13 @@ fn decode_with_zune(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
     }
     let frame = Frame::new(width, height, Layout::Rgb8, pixels)?;
     Ok(Decoded { frame, icc_profile })
+}
+
+/// The embedded ICC profile, as zune-jpeg assembles it from its APP2 chunks (headers only).
+fn icc_profile(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut decoder = JpegDecoder::new(ZCursor::new(bytes));
+    decoder.decode_headers().ok()?;
+    decoder.icc_profile()
 }
 
 /// Adobe's CMYK JPEGs (Photoshop writes nearly all of them) store ink inverted, 255 for

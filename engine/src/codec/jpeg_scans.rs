@@ -128,7 +128,7 @@ fn drop_scans(bytes: &[u8], highest_kept: u8) -> Option<Vec<u8>> {
 
 /// Where a scan's entropy-coded data ends: the next marker that is neither a stuffed
 /// 0xFF00 nor a restart marker.
-fn entropy_data_end(bytes: &[u8], mut at: usize) -> Option<usize> {
+pub(super) fn entropy_data_end(bytes: &[u8], mut at: usize) -> Option<usize> {
     loop {
         let offset = bytes.get(at..)?.iter().position(|&b| b == 0xFF)?;
         at += offset;

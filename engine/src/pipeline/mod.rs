@@ -84,6 +84,26 @@ pub(crate) struct Plan {
     /// How many times smaller the first step makes the image, when it resamples (the
     /// decoder may skip detail that cannot survive it); 1.0 otherwise.
     pub decode_shrink: f64,
+    /// How many of `steps` turn the picture upright (they come first).
+    pub upright_steps: usize,
+}
+
+impl Plan {
+    /// The steps' output sizes for a frame decoded at `decoded` instead of the header's
+    /// size (a JPEG at 1/8 scale): the orientation steps follow the frame; from the first
+    /// op on the planned sizes stand, since that op resamples to its planned size from
+    /// whatever it is given.
+    pub fn sizes_from(&self, decoded: (u32, u32)) -> Result<Vec<(u32, u32)>, Error> {
+        let mut sizes = self.sizes.clone();
+        let mut size = decoded;
+        for (step, planned) in self.steps.iter().zip(&mut sizes).take(self.upright_steps) {
+            size = step
+                .output_size(size.0, size.1)
+                .map_err(|reason| Error::Internal(format!("orientation: {reason}")))?;
+            *planned = size;
+        }
+        Ok(sizes)
+    }
 }
 
 impl std::str::FromStr for Pipeline {
@@ -212,12 +232,14 @@ impl Pipeline {
             (Some(op), Some(&target)) if op.is_resample() => shrink_factor(start, target),
             _ => 1.0,
         };
+        let upright_steps = upright.len();
         let mut steps = upright;
         steps.extend(self.ops.iter().cloned());
         Ok(Plan {
             steps,
             sizes,
             decode_shrink,
+            upright_steps,
         })
     }
 }
