@@ -1,15 +1,19 @@
 //! Shrink-on-load for JPEG. The rewrite of progressive files must never panic, and what it
 //! returns must still be a JPEG of the same size that the decoder reads without panicking;
-//! the 1/8-scale DC decode must never panic, and a frame it makes is an eighth of the header's.
+//! the decode at 1/2, 1/4 and 1/8 scale must never panic, and a frame it makes has the
+//! header's size scaled.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use prism_engine::fuzzing::{decode_at_eighth, prune_scans};
+use prism_engine::fuzzing::{decode_scaled, prune_scans};
 use prism_fuzz::{check_error, engine};
 
 fuzz_target!(|data: &[u8]| {
-    if let (Some(size), Ok(header)) = (decode_at_eighth(data), engine().probe(data)) {
-        assert_eq!(size, (header.width.div_ceil(8), header.height.div_ceil(8)));
+    for side in [1, 2, 4] {
+        if let (Some(size), Ok(header)) = (decode_scaled(data, side), engine().probe(data)) {
+            let scaled = |length: u32| (u64::from(length) * side as u64).div_ceil(8) as u32;
+            assert_eq!(size, (scaled(header.width), scaled(header.height)));
+        }
     }
     // Both rewrites: the lowest AC bit (a shrink of four), and the high bands too (eight).
     for shrink in [4.0, 8.0] {

@@ -115,22 +115,21 @@ fn walk_headers(bytes: &[u8]) -> Result<(ImageInfo, usize), Error> {
 }
 
 /// Decodes to RGB (grayscale by zune-jpeg, CMYK and Adobe YCCK through their profile). A
-/// file that will be shrunk eight times or more is decoded at 1/8 scale where
-/// `jpeg_eighth` can; a progressive file shrunk four times or more is decoded without the
-/// scans the shrink hides (see `jpeg_scans`).
+/// progressive file shrunk four times or more is read without the scans the shrink hides
+/// (see `jpeg_scans`), and a file shrunk four times or more is decoded at 1/2 or 1/8 scale
+/// where `jpeg_scaled` can.
 pub(super) fn decode(bytes: &[u8], info: &ImageInfo, shrink: f64) -> Result<Decoded, Error> {
-    if super::jpeg_eighth::applies(shrink)
-        && let Some(frame) = super::jpeg_eighth::decode(bytes)
+    let pruned = super::jpeg_scans::prune_scans(bytes, shrink);
+    let stream = pruned.as_deref().unwrap_or(bytes);
+    if let Some(side) = super::jpeg_scaled::block_side(shrink)
+        && let Some(frame) = super::jpeg_scaled::decode(stream, side)
     {
         return Ok(Decoded {
             frame,
             icc_profile: icc_profile(bytes),
         });
     }
-    match super::jpeg_scans::prune_scans(bytes, shrink) {
-        Some(pruned) => decode_with_zune(&pruned, info),
-        None => decode_with_zune(bytes, info),
-    }
+    decode_with_zune(stream, info)
 }
 
 fn decode_with_zune(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {

@@ -10,7 +10,7 @@ mod heif;
 #[path = "heif_missing.rs"]
 mod heif;
 mod jpeg;
-pub(crate) mod jpeg_eighth;
+pub(crate) mod jpeg_scaled;
 pub(crate) mod jpeg_scans;
 pub(crate) mod output_policy;
 mod png;
@@ -93,7 +93,7 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<ImageInfo, Error> {
 /// default (`failOn: warning`) does.
 /// `shrink` is how many times smaller the first step will make the image (1.0 when it does
 /// not resample first); a decoder may skip detail that cannot survive that reduction, and a
-/// JPEG shrunk eight times or more comes back at 1/8 scale ([`jpeg_eighth`]).
+/// JPEG shrunk two times or more comes back at 1/2, 1/4 or 1/8 scale ([`jpeg_scaled`]).
 pub(crate) fn decode(
     bytes: &[u8],
     info: &ImageInfo,
@@ -121,10 +121,11 @@ pub(crate) fn decode(
         ImageFormat::Heif | ImageFormat::Avif => heif::decode(bytes, info)?,
     };
     let (width, height) = (decoded.frame.width(), decoded.frame.height());
-    let at_eighth = info.format == ImageFormat::Jpeg
-        && jpeg_eighth::applies(shrink)
-        && (width, height) == jpeg_eighth::reduced_size(info.width, info.height);
-    if (width, height) != (info.width, info.height) && !at_eighth {
+    let scaled = info.format == ImageFormat::Jpeg
+        && jpeg_scaled::block_side(shrink).is_some_and(|side| {
+            (width, height) == jpeg_scaled::reduced_size(info.width, info.height, side)
+        });
+    if (width, height) != (info.width, info.height) && !scaled {
         // Every step (crop rectangles, limits, the job's memory) was planned for the
         // header's size.
         return Err(Error::malformed(
