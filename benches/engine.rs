@@ -155,13 +155,15 @@ fn scale_benches(c: &mut Criterion) {
             group.bench_function(id("decode"), |b| {
                 b.iter(|| engine.decode_for_shrink(black_box(bytes), f64::from(shrink)))
             });
+            // The decoded frame may already be smaller (JPEG shrink-on-load); the thumbnail's
+            // size is the stored size shrunk.
             let (_, decoded) = engine
                 .decode_for_shrink(bytes, f64::from(shrink))
                 .expect("decodes");
             let fit = op(&format!(
                 "fit:{}x{}",
-                decoded.width() / shrink,
-                decoded.height() / shrink
+                frame.width() / shrink,
+                frame.height() / shrink
             ));
             let size = fit
                 .output_size(decoded.width(), decoded.height())

@@ -365,15 +365,24 @@ fn smart_fill_follows_an_off_centre_subject() {
 }
 
 #[test]
-fn decoding_for_a_shrink_keeps_the_size_and_leaves_out_scans() {
+fn decoding_for_a_shrink_reduces_the_scale_from_four() {
     let photo = read("photos/dragonfly-12mp.jpg");
-    let (_, full) = engine().decode(&photo).expect("decodes");
-    let (_, pruned) = engine().decode_for_shrink(&photo, 8.0).expect("decodes");
-    assert_eq!(
-        (pruned.width(), pruned.height()),
-        (full.width(), full.height())
-    );
-    assert_ne!(pruned.data(), full.data(), "scans were left out");
+    let (info, full) = engine().decode(&photo).expect("decodes");
+    assert_eq!((full.width(), full.height()), (info.width, info.height));
+    // Below four the full size (the same pixels: nothing is skipped at two); 1/2 scale from
+    // four, 1/8 from eight, rounded up.
+    for (shrink, side) in [(2.0, 8), (4.0, 4), (7.9, 4), (8.0, 1), (30.0, 1)] {
+        let (_, frame) = engine().decode_for_shrink(&photo, shrink).expect("decodes");
+        let expected = |length: u32| (length * side).div_ceil(8);
+        assert_eq!(
+            (frame.width(), frame.height()),
+            (expected(info.width), expected(info.height)),
+            "shrink {shrink}"
+        );
+        if side == 8 {
+            assert_eq!(frame.data(), full.data(), "shrink {shrink}");
+        }
+    }
     let (_, nan) = engine()
         .decode_for_shrink(&photo, f64::NAN)
         .expect("decodes");
@@ -383,8 +392,9 @@ fn decoding_for_a_shrink_keeps_the_size_and_leaves_out_scans() {
 #[test]
 fn progressive_shrink_on_load_stays_close_to_a_full_decode() {
     // On a 4224x3168 progressive photo, fit:1000 shrinks 4.2x, so the last AC refinement scan
-    // is skipped, and fit:320 13x, so the high-frequency scans are skipped too; a first step
-    // that does not resample (two flips) forces the full decode.
+    // is skipped and the photo decodes at 1/2 scale, and fit:320 13x, so it decodes at 1/8
+    // from DC coefficients alone; a first step that does not resample (two flips) forces the
+    // full decode. Measured: 49.4 and 45.4 dB.
     let photo = read("photos/dragonfly-12mp.jpg");
     for fit in ["fit:1000", "fit:320"] {
         let pruned = process_to_rgba(&photo, &format!("{fit}|png"));
