@@ -493,7 +493,16 @@ impl ScaledReader {
             .collect::<Option<Vec<_>>>()?;
         let mut bits = Bits::new(bytes.get(..end)?, data);
         let mut predictions = [0i32; 4];
-        let mut eob_run = 0u32;
+        // A progressive AC scan codes one component, with the member's AC table.
+        let mut band = match &members[..] {
+            [(_, _, Some(table))] if kind.progressive && kind.first > 0 => Some(AcBand {
+                table,
+                kind: &kind,
+                slots: &slots,
+                eob_run: 0,
+            }),
+            _ => None,
+        };
         let mut block = [0i32; 16];
         let single = (members.len() == 1).then_some(members[0].0);
         let (units_wide, units_high) = match single {
@@ -512,7 +521,9 @@ impl ScaledReader {
             if interval > 0 && unit > 0 && unit % interval == 0 {
                 bits.restart()?;
                 predictions = [0; 4];
-                eob_run = 0;
+                if let Some(band) = &mut band {
+                    band.eob_run = 0;
+                }
             }
             let (unit_x, unit_y) = (unit % units_wide, unit / units_wide);
             for (member, (component, dc_table, ac_table)) in members.iter().enumerate() {
@@ -551,31 +562,19 @@ impl ScaledReader {
                                 coefficients[0] |= 1 << kind.low;
                             }
                         } else {
-                            let table = ac_table.as_ref()?;
                             let coefficients = c
                                 .coefficients
                                 .get_mut(index * side * side..(index + 1) * side * side)?;
                             let non_zero = c.non_zero.get_mut(index)?;
+                            let block = BandBlock {
+                                coefficients,
+                                non_zero,
+                            };
+                            let band = band.as_mut()?;
                             if kind.high == 0 {
-                                ac_first(
-                                    &mut bits,
-                                    table,
-                                    &kind,
-                                    &slots,
-                                    coefficients,
-                                    non_zero,
-                                    &mut eob_run,
-                                )?;
+                                band.first(&mut bits, block)?;
                             } else {
-                                ac_refine(
-                                    &mut bits,
-                                    table,
-                                    &kind,
-                                    &slots,
-                                    coefficients,
-                                    non_zero,
-                                    &mut eob_run,
-                                )?;
+                                band.refine(&mut bits, block)?;
                             }
                         }
                     }
@@ -842,105 +841,116 @@ fn read_ac(
     Some(())
 }
 
-/// The first scan of a progressive AC band for one block (G.1.2.2 of the JPEG standard).
-fn ac_first(
-    bits: &mut Bits,
-    table: &Huffman,
-    kind: &ScanKind,
-    slots: &[Option<u8>; 64],
-    coefficients: &mut [i16],
-    non_zero: &mut u64,
-    eob_run: &mut u32,
-) -> Option<()> {
-    if *eob_run > 0 {
-        *eob_run -= 1;
-        return Some(());
-    }
-    let mut k = kind.first;
-    while k <= kind.last {
-        let symbol = bits.decode(table)?;
-        let (run, size) = (u32::from(symbol >> 4), symbol & 15);
-        if size == 0 {
-            if run < 15 {
-                *eob_run = (1 << run) - 1 + bits.take(run);
-                return Some(());
-            }
-            k += 16;
-            continue;
-        }
-        k += run as usize;
-        let value = bits.signed(size) << kind.low;
-        if k > kind.last {
-            return None;
-        }
-        *non_zero |= 1 << k;
-        if let Some(slot) = slots[k] {
-            *coefficients.get_mut(usize::from(slot))? = value as i16;
-        }
-        k += 1;
-    }
-    Some(())
+/// A progressive AC scan's fixed parts, and the end-of-band run it carries from block to block.
+struct AcBand<'s> {
+    table: &'s Huffman,
+    kind: &'s ScanKind,
+    slots: &'s [Option<u8>; 64],
+    eob_run: u32,
 }
 
-/// A refinement scan of a progressive AC band for one block (G.1.2.3): one more bit of every
-/// coefficient already non-zero, and new coefficients of magnitude one.
-fn ac_refine(
-    bits: &mut Bits,
-    table: &Huffman,
-    kind: &ScanKind,
-    slots: &[Option<u8>; 64],
-    coefficients: &mut [i16],
-    non_zero: &mut u64,
-    eob_run: &mut u32,
-) -> Option<()> {
-    let bit = 1i16 << kind.low;
-    let mut k = kind.first;
-    if *eob_run == 0 {
+/// One block as a progressive AC scan sees it: its kept coefficients, and which zig-zag
+/// positions are non-zero.
+struct BandBlock<'b> {
+    coefficients: &'b mut [i16],
+    non_zero: &'b mut u64,
+}
+
+impl AcBand<'_> {
+    /// The band's first scan, for one block (G.1.2.2 of the JPEG standard).
+    fn first(&mut self, bits: &mut Bits, block: BandBlock) -> Option<()> {
+        let (table, kind, slots, eob_run) = (self.table, self.kind, self.slots, &mut self.eob_run);
+        let BandBlock {
+            coefficients,
+            non_zero,
+        } = block;
+        if *eob_run > 0 {
+            *eob_run -= 1;
+            return Some(());
+        }
+        let mut k = kind.first;
         while k <= kind.last {
             let symbol = bits.decode(table)?;
-            let (mut run, size) = (i32::from(symbol >> 4), symbol & 15);
-            let mut new_value = 0i16;
-            if size != 0 {
-                new_value = if bits.take(1) == 1 { bit } else { -bit };
-            } else if run != 15 {
-                *eob_run = (1 << run) + bits.take(run as u32);
-                break;
+            let (run, size) = (u32::from(symbol >> 4), symbol & 15);
+            if size == 0 {
+                if run < 15 {
+                    *eob_run = (1 << run) - 1 + bits.take(run);
+                    return Some(());
+                }
+                k += 16;
+                continue;
             }
-            // Skip `run` zero coefficients, correcting the non-zero ones passed on the way.
+            k += run as usize;
+            let value = bits.signed(size) << kind.low;
+            if k > kind.last {
+                return None;
+            }
+            *non_zero |= 1 << k;
+            if let Some(slot) = slots[k] {
+                *coefficients.get_mut(usize::from(slot))? = value as i16;
+            }
+            k += 1;
+        }
+        Some(())
+    }
+
+    /// A refinement scan of the band, for one block (G.1.2.3): one more bit of every
+    /// coefficient already non-zero, and new coefficients of magnitude one.
+    fn refine(&mut self, bits: &mut Bits, block: BandBlock) -> Option<()> {
+        let (table, kind, slots, eob_run) = (self.table, self.kind, self.slots, &mut self.eob_run);
+        let BandBlock {
+            coefficients,
+            non_zero,
+        } = block;
+        let bit = 1i16 << kind.low;
+        let mut k = kind.first;
+        if *eob_run == 0 {
             while k <= kind.last {
-                if *non_zero & (1 << k) != 0 {
-                    correct(bits, slots, coefficients, bit, k)?;
-                } else {
-                    if run == 0 {
-                        break;
+                let symbol = bits.decode(table)?;
+                let (mut run, size) = (i32::from(symbol >> 4), symbol & 15);
+                let mut new_value = 0i16;
+                if size != 0 {
+                    new_value = if bits.take(1) == 1 { bit } else { -bit };
+                } else if run != 15 {
+                    *eob_run = (1 << run) + bits.take(run as u32);
+                    break;
+                }
+                // Skip `run` zero coefficients, correcting the non-zero ones passed on the way.
+                while k <= kind.last {
+                    if *non_zero & (1 << k) != 0 {
+                        correct(bits, slots, coefficients, bit, k)?;
+                    } else {
+                        if run == 0 {
+                            break;
+                        }
+                        run -= 1;
                     }
-                    run -= 1;
+                    k += 1;
+                }
+                if new_value != 0 {
+                    if k > kind.last {
+                        return None;
+                    }
+                    *non_zero |= 1 << k;
+                    if let Some(slot) = slots[k] {
+                        *coefficients.get_mut(usize::from(slot))? = new_value;
+                    }
                 }
                 k += 1;
             }
-            if new_value != 0 {
-                if k > kind.last {
-                    return None;
-                }
-                *non_zero |= 1 << k;
-                if let Some(slot) = slots[k] {
-                    *coefficients.get_mut(usize::from(slot))? = new_value;
-                }
-            }
-            k += 1;
         }
-    }
-    if *eob_run > 0 {
-        // Inside an end-of-band run: only corrections, for the rest of the band.
-        while k <= kind.last {
-            if *non_zero & (1 << k) != 0 {
-                correct(bits, slots, coefficients, bit, k)?;
+        if *eob_run > 0 {
+            // Inside an end-of-band run: only corrections, for the rest of the band.
+            while k <= kind.last {
+                if *non_zero & (1 << k) != 0 {
+                    correct(bits, slots, coefficients, bit, k)?;
+                }
+                k += 1;
             }
-            k += 1;
+            *eob_run -= 1;
         }
-        *eob_run -= 1;
+        Some(())
     }
-    Some(())
 }
 
 /// A refinement's correction bit for the coefficient at zig-zag `k`, already non-zero: when
