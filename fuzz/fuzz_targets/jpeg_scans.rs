@@ -6,13 +6,19 @@
 
 use libfuzzer_sys::fuzz_target;
 use prism_engine::fuzzing::{decode_scaled, prune_scans};
-use prism_fuzz::{check_error, engine};
+use prism_fuzz::{LIMITS, check_error, engine};
 
 fuzz_target!(|data: &[u8]| {
-    for side in [1, 2, 4] {
-        if let (Some(size), Ok(header)) = (decode_scaled(data, side), engine().probe(data)) {
-            let scaled = |length: u32| (u64::from(length) * side as u64).div_ceil(8) as u32;
-            assert_eq!(size, (scaled(header.width), scaled(header.height)));
+    // Within the engine's limits, as in the product, where they are checked before decoding.
+    let header = engine().probe(data).ok();
+    if let Some(header) =
+        header.filter(|h| u64::from(h.width) * u64::from(h.height) <= LIMITS.max_pixels)
+    {
+        for side in [1, 2, 4] {
+            if let Some(size) = decode_scaled(data, side) {
+                let scaled = |length: u32| (u64::from(length) * side as u64).div_ceil(8) as u32;
+                assert_eq!(size, (scaled(header.width), scaled(header.height)));
+            }
         }
     }
     // Both rewrites: the lowest AC bit (a shrink of four), and the high bands too (eight).
