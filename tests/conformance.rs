@@ -365,13 +365,13 @@ fn smart_fill_follows_an_off_centre_subject() {
 }
 
 #[test]
-fn decoding_for_a_shrink_reduces_the_scale_from_four() {
+fn decoding_for_a_shrink_reduces_the_scale_from_three() {
     let photo = read("photos/dragonfly-12mp.jpg");
     let (info, full) = engine().decode(&photo).expect("decodes");
     assert_eq!((full.width(), full.height()), (info.width, info.height));
-    // Below four the full size (the same pixels: nothing is skipped at two); 1/2 scale from
-    // four, 1/8 from eight, rounded up.
-    for (shrink, side) in [(2.0, 8), (4.0, 4), (7.9, 4), (8.0, 1), (30.0, 1)] {
+    // Below three the full size (the same pixels: nothing is skipped at two); 1/2 scale from
+    // three, 1/8 from eight, rounded up.
+    for (shrink, side) in [(2.0, 8), (2.9, 8), (3.0, 4), (7.9, 4), (8.0, 1), (30.0, 1)] {
         let (_, frame) = engine().decode_for_shrink(&photo, shrink).expect("decodes");
         let expected = |length: u32| (length * side).div_ceil(8);
         assert_eq!(

@@ -1,4 +1,4 @@
-//! Shrink-on-load for JPEG: when the first step shrinks the image four or eight times or
+//! Shrink-on-load for JPEG: when the first step shrinks the image three or eight times or
 //! more, it is decoded at 1/2 or 1/8 scale ([`SCALES`]) straight from its DCT coefficients, as
 //! libjpeg's DCT scaling does (and libvips with it). Each 8×8 block becomes 4×4, 2×2 or 1×1
 //! pixels through a reduced inverse DCT of its lowest frequencies, so the inverse DCT,
@@ -17,19 +17,20 @@
 use crate::frame::{Frame, Layout};
 
 /// Pixels per block side at each scale a shrink picks, from the smallest image up, with the
-/// least shrink of the first step that picks it. From four, 1/2 scale leaves the resampler at
-/// least half the reduction, as libvips does: at 1/2 from a shrink of two, PSNR against
-/// vipsthumbnail at 1280 px fell by 3-6 dB on five photos of the corpus, and at 1/4 from four
-/// by 4 dB on the one photo that shrinks 4.4 times. From eight, 1/8 scale: one pixel per block,
-/// no AC scan read: over the corpus at 320 px a third of the CPU, for PSNR against
-/// vipsthumbnail (which decodes at 1/4 there) of median 38.1 dB, least 29.9, where the full
-/// decode scored 38.7 and 31.6. [`decode`] reads 1/4 as well (tested like the others), but no
-/// shrink picks it yet: 1/4 from eight and 1/8 from sixteen (libvips' rule) is the choice if
-/// those 0.6 dB matter more than the AC scans' CPU.
-const SCALES: [(usize, f64); 2] = [(1, 8.0), (4, 4.0)];
+/// least shrink of the first step that picks it. From three, 1/2 scale leaves the resampler at
+/// least 1.5 times: at 1280 px the three photos of the corpus that shrink 3.3-3.4 times lost
+/// 0.1-0.5 dB of PSNR against vipsthumbnail (42.0 to 41.7 dB at worst), and peak memory fell
+/// from 211 to 169 MiB. From two it cost 3-6 dB on five photos, and 1/4 from four 4 dB on the
+/// one photo that shrinks 4.4 times. From eight, 1/8 scale: one pixel per block, no AC scan
+/// read: over the corpus at 320 px a third of the CPU, for PSNR against vipsthumbnail (which
+/// decodes at 1/4 there) of median 38.1 dB, least 29.9, where the full decode scored 38.7 and
+/// 31.6. [`decode`] reads 1/4 as well (tested like the others), but no shrink picks it yet: 1/4
+/// from eight and 1/8 from sixteen (libvips' rule) is the choice if those 0.6 dB matter more
+/// than the AC scans' CPU.
+const SCALES: [(usize, f64); 2] = [(1, 8.0), (4, 3.0)];
 
 /// Pixels per block side (1 or 4) for a first step that shrinks `shrink` times; `None` when
-/// it shrinks less than four times, and the file decodes at full size.
+/// it shrinks less than three times, and the file decodes at full size.
 pub(crate) fn block_side(shrink: f64) -> Option<usize> {
     SCALES
         .iter()
@@ -628,9 +629,6 @@ impl ScaledReader {
         }
         let (width, height) = reduced_size(self.width as u32, self.height as u32, side);
         let (width, height) = (width as usize, height as usize);
-        // Rounded by truncation after adding a half (f32::round is a library call on x86-64).
-        let byte = |v: f32| (v + 0.5).clamp(0.0, 255.0) as u8;
-        let mut pixels = Vec::with_capacity(width * height * 3);
         let planes: Vec<Plane> = self
             .components
             .iter()
@@ -645,19 +643,26 @@ impl ScaledReader {
                 )
             })
             .collect();
+        let mut pixels = vec![0u8; width * height * 3];
         let mut rows = vec![vec![0f32; width]; planes.len()];
-        for y in 0..height {
+        let mut blended = Vec::new();
+        for (y, out) in pixels.chunks_exact_mut(width * 3).enumerate() {
             for (plane, row) in planes.iter().zip(&mut rows) {
-                plane.row(y, row);
+                plane.row(y, &mut blended, row);
             }
             match rows.as_slice() {
-                [grey] => pixels.extend(grey.iter().flat_map(|&y| [byte(y); 3])),
+                [grey] => {
+                    for (pixel, &y) in out.chunks_exact_mut(3).zip(grey) {
+                        pixel.fill(to_byte(y));
+                    }
+                }
                 [luma, blue, red] => {
-                    for ((&y, &cb), &cr) in luma.iter().zip(blue).zip(red) {
+                    let channels = luma.iter().zip(blue).zip(red);
+                    for (pixel, ((&y, &cb), &cr)) in out.chunks_exact_mut(3).zip(channels) {
                         let (cb, cr) = (cb - 128.0, cr - 128.0);
-                        pixels.push(byte(y + 1.402 * cr));
-                        pixels.push(byte(y - 0.344_136 * cb - 0.714_136 * cr));
-                        pixels.push(byte(y + 1.772 * cb));
+                        pixel[0] = to_byte(y + 1.402 * cr);
+                        pixel[1] = to_byte(y - 0.344_136 * cb - 0.714_136 * cr);
+                        pixel[2] = to_byte(y + 1.772 * cb);
                     }
                 }
                 _ => return None,
@@ -667,6 +672,12 @@ impl ScaledReader {
     }
 }
 
+/// A sample rounded to a byte: truncation after adding a half, as `f32::round` is a library
+/// call on x86-64 and would keep the loops from vectorising.
+fn to_byte(value: f32) -> u8 {
+    (value + 0.5).clamp(0.0, 255.0) as u8
+}
+
 /// A component's samples placed on the output grid.
 struct Plane<'a> {
     samples: &'a [u8],
@@ -674,6 +685,9 @@ struct Plane<'a> {
     /// For each output column (row): the two neighbouring samples and the weight of the second.
     columns: Vec<(usize, usize, f32)>,
     rows: Vec<(usize, usize, f32)>,
+    /// Whether output columns are the samples themselves (the component is not subsampled
+    /// across), which skips the horizontal interpolation.
+    columns_are_samples: bool,
 }
 
 impl<'a> Plane<'a> {
@@ -694,30 +708,46 @@ impl<'a> Plane<'a> {
                     let low = (at as usize).min(limit.max(1) - 1);
                     (low, (low + 1).min(limit.max(1) - 1), at - low as f32)
                 })
-                .collect()
+                .collect::<Vec<_>>()
         };
+        let columns = taps(width, c.horizontal, max_horizontal, c.coded_wide * side);
+        let columns_are_samples = columns
+            .iter()
+            .enumerate()
+            .all(|(x, &(left, _, weight))| left == x && weight == 0.0);
         Plane {
             samples: &c.samples,
             stride: c.blocks_wide * side,
-            columns: taps(width, c.horizontal, max_horizontal, c.coded_wide * side),
+            columns,
             rows: taps(height, c.vertical, max_vertical, c.coded_high * side),
+            columns_are_samples,
         }
     }
 
-    fn row(&self, y: usize, out: &mut [f32]) {
-        let (top, bottom, fy) = self.rows[y];
-        let sample = |row: usize, column: usize| {
-            f32::from(
-                self.samples
-                    .get(row * self.stride + column)
-                    .copied()
-                    .unwrap_or(128),
-            )
+    /// Output row `y` into `out`; `blended` is scratch for the two sample rows mixed.
+    fn row(&self, y: usize, blended: &mut Vec<f32>, out: &mut [f32]) {
+        let (top, bottom, weight) = self.rows[y];
+        let sample_row = |row: usize| {
+            self.samples
+                .get(row * self.stride..(row + 1) * self.stride)
+                .unwrap_or_default()
         };
-        for (value, &(left, right, fx)) in out.iter_mut().zip(&self.columns) {
-            let upper = sample(top, left) * (1.0 - fx) + sample(top, right) * fx;
-            let lower = sample(bottom, left) * (1.0 - fx) + sample(bottom, right) * fx;
-            *value = upper * (1.0 - fy) + lower * fy;
+        let (upper, lower) = (sample_row(top), sample_row(bottom));
+        // Between the two rows first, on the component's own (narrower) grid.
+        blended.clear();
+        blended.extend(
+            upper
+                .iter()
+                .zip(lower)
+                .map(|(&a, &b)| f32::from(a) * (1.0 - weight) + f32::from(b) * weight),
+        );
+        if self.columns_are_samples && blended.len() >= out.len() {
+            out.copy_from_slice(&blended[..out.len()]);
+            return;
+        }
+        let sample = |column: usize| blended.get(column).copied().unwrap_or(128.0);
+        for (value, &(left, right, weight)) in out.iter_mut().zip(&self.columns) {
+            *value = sample(left) * (1.0 - weight) + sample(right) * weight;
         }
     }
 }
@@ -1147,6 +1177,48 @@ mod tests {
                     let _ = decode(&corrupt, side);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn bits_read_through_stuffing_and_stop_at_a_marker() {
+        // Data bytes with 0xFF among them (stuffed as FF 00 in the stream), then a marker.
+        let data: Vec<u8> = (0..200u32)
+            .map(|i| {
+                if i % 11 == 3 {
+                    0xFF
+                } else {
+                    (i * 37 % 251) as u8
+                }
+            })
+            .collect();
+        let mut stream = Vec::new();
+        for &byte in &data {
+            stream.push(byte);
+            if byte == 0xFF {
+                stream.push(0x00);
+            }
+        }
+        stream.extend([0xFF, 0xD9]);
+        for width in [1, 3, 7, 8, 13, 16] {
+            let mut bits = Bits::new(&stream, 0);
+            let mut read = 0usize;
+            while read + width <= data.len() * 8 {
+                let expected = (read..read + width).fold(0u32, |value, bit| {
+                    (value << 1) | u32::from(data[bit / 8] >> (7 - bit % 8) & 1)
+                });
+                assert_eq!(
+                    bits.take(width as u32),
+                    expected,
+                    "width {width} at bit {read}"
+                );
+                read += width;
+            }
+            assert!(!bits.overrun(), "width {width}");
+            // Past the data: zeros, and the reader knows it ran over.
+            bits.take(16);
+            bits.take(16);
+            assert!(bits.overrun(), "width {width}");
         }
     }
 }
