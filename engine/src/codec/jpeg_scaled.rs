@@ -934,36 +934,40 @@ impl AcBand<'_> {
             coefficients,
             non_zero,
         } = block;
+        // Positions are found in the non-zero mask with bit operations rather than by
+        // stepping through the band one coefficient at a time.
+        let mut known = *non_zero;
         let bit = 1i16 << kind.low;
+        let band_end = kind.last + 1;
         let mut k = kind.first;
         if *eob_run == 0 {
             while k <= kind.last {
                 let symbol = bits.decode(table)?;
-                let (mut run, size) = (i32::from(symbol >> 4), symbol & 15);
+                let (run, size) = (symbol >> 4, symbol & 15);
                 let mut new_value = 0i16;
                 if size != 0 {
                     new_value = if bits.take(1) == 1 { bit } else { -bit };
                 } else if run != 15 {
-                    *eob_run = (1 << run) + bits.take(run as u32);
+                    *eob_run = (1 << run) + bits.take(u32::from(run));
                     break;
                 }
-                // Skip `run` zero coefficients, correcting the non-zero ones passed on the way.
-                while k <= kind.last {
-                    if *non_zero & (1 << k) != 0 {
-                        correct(bits, slots, coefficients, bit, k)?;
-                    } else {
-                        if run == 0 {
-                            break;
-                        }
-                        run -= 1;
-                    }
-                    k += 1;
+                // Past `run` zero coefficients to the next zero one, correcting the non-zero
+                // ones on the way (all the rest of the band when it has too few zeros).
+                let mut zeros = !known & positions(k, band_end);
+                for _ in 0..run {
+                    zeros &= zeros.wrapping_sub(1);
                 }
+                let target = match zeros {
+                    0 => band_end,
+                    _ => zeros.trailing_zeros() as usize,
+                };
+                correct_each(bits, slots, coefficients, bit, known & positions(k, target))?;
+                k = target;
                 if new_value != 0 {
                     if k > kind.last {
                         return None;
                     }
-                    *non_zero |= 1 << k;
+                    known |= 1 << k;
                     if let Some(slot) = slots[k] {
                         *coefficients.get_mut(usize::from(slot))? = new_value;
                     }
@@ -973,16 +977,43 @@ impl AcBand<'_> {
         }
         if *eob_run > 0 {
             // Inside an end-of-band run: only corrections, for the rest of the band.
-            while k <= kind.last {
-                if *non_zero & (1 << k) != 0 {
-                    correct(bits, slots, coefficients, bit, k)?;
-                }
-                k += 1;
-            }
+            correct_each(
+                bits,
+                slots,
+                coefficients,
+                bit,
+                known & positions(k, band_end),
+            )?;
             *eob_run -= 1;
         }
+        *non_zero = known;
         Some(())
     }
+}
+
+/// The zig-zag positions `from..to` as a mask (empty when `from >= to`; `to` at most 64).
+fn positions(from: usize, to: usize) -> u64 {
+    let below = |end: usize| match u64::MAX.checked_shl(end as u32) {
+        Some(high) => !high,
+        None => u64::MAX,
+    };
+    below(to) & !below(from)
+}
+
+/// [`correct`] for each position set in `mask`, in zig-zag order.
+fn correct_each(
+    bits: &mut Bits,
+    slots: &[Option<u8>; 64],
+    coefficients: &mut [i16],
+    bit: i16,
+    mut mask: u64,
+) -> Option<()> {
+    while mask != 0 {
+        let k = mask.trailing_zeros() as usize;
+        mask &= mask - 1;
+        correct(bits, slots, coefficients, bit, k)?;
+    }
+    Some(())
 }
 
 /// A refinement's correction bit for the coefficient at zig-zag `k`, already non-zero: when
