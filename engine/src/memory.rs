@@ -75,19 +75,19 @@ mod tests {
     }
 
     #[test]
-    fn a_12mp_jpeg_fitted_to_1280() {
+    fn a_12mp_jpeg_fitted_to_1600() {
         // Decode dominates: 12 MP × (3 frame + 6 coefficient) bytes + the input.
         assert_eq!(
-            estimate(&a_12mp_jpeg(), "fit:1280"),
+            estimate(&a_12mp_jpeg(), "fit:1600"),
             12_000_000 * 9 + 3_000_000
         );
     }
 
     #[test]
     fn a_shrink_that_prunes_scans_counts_the_pruned_copy() {
-        // fit:1000 shrinks 4x: the decoder reads a pruned copy of the input beside it.
+        // fit:1280 shrinks 3.1x: the decoder reads a pruned copy of the input beside it.
         assert_eq!(
-            estimate(&a_12mp_jpeg(), "fit:1000"),
+            estimate(&a_12mp_jpeg(), "fit:1280"),
             12_000_000 * 9 + 2 * 3_000_000
         );
     }

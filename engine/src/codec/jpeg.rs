@@ -115,7 +115,7 @@ fn walk_headers(bytes: &[u8]) -> Result<(ImageInfo, usize), Error> {
 }
 
 /// Decodes to RGB (grayscale by zune-jpeg, CMYK and Adobe YCCK through their profile). A
-/// progressive file shrunk four times or more is read without the scans the shrink hides
+/// progressive file shrunk three times or more is read without the scans the shrink hides
 /// (see `jpeg_scans`), and a file shrunk three times or more is decoded at 1/2 or 1/8 scale
 /// where `jpeg_scaled` can.
 pub(super) fn decode(bytes: &[u8], info: &ImageInfo, shrink: f64) -> Result<Decoded, Error> {

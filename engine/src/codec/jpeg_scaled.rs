@@ -520,15 +520,22 @@ impl ScaledReader {
             ),
         };
         let interval = self.restart_interval;
-        for unit in 0..units_wide * units_high {
-            if interval > 0 && unit > 0 && unit % interval == 0 {
-                bits.restart()?;
-                predictions = [0; 4];
-                if let Some(band) = &mut band {
-                    band.eob_run = 0;
+        // Counted down rather than found by division: a division per block is a measurable
+        // share of a progressive file's many scans.
+        let mut until_restart = interval;
+        let units = (0..units_high).flat_map(|y| (0..units_wide).map(move |x| (x, y)));
+        for (unit_x, unit_y) in units {
+            if interval > 0 {
+                if until_restart == 0 {
+                    bits.restart()?;
+                    predictions = [0; 4];
+                    if let Some(band) = &mut band {
+                        band.eob_run = 0;
+                    }
+                    until_restart = interval;
                 }
+                until_restart -= 1;
             }
-            let (unit_x, unit_y) = (unit % units_wide, unit / units_wide);
             for (member, (component, dc_table, ac_table)) in members.iter().enumerate() {
                 let c = &mut self.components[*component];
                 let (across, down) = match single {
@@ -773,26 +780,30 @@ fn inverse_dct<const SIDE: usize>(
     stride: usize,
     (x0, y0): (usize, usize),
 ) -> Option<()> {
-    // Rows of frequencies to columns of pixels, then down each column.
-    let mut horizontal = [0f32; 16];
-    for v in 0..SIDE {
-        for x in 0..SIDE {
-            let mut sum = 0.0;
-            for u in 0..SIDE {
-                sum += coefficients[v * SIDE + u] * basis[x * SIDE + u];
+    // Rows of frequencies to rows of pixels, then down the columns; each step adds one
+    // frequency's basis row to a whole row at once, which the compiler turns into vector
+    // arithmetic (the usual sum per pixel over frequencies does not vectorise).
+    let mut horizontal = [[0f32; SIDE]; SIDE];
+    for (v, row) in horizontal.iter_mut().enumerate() {
+        for u in 0..SIDE {
+            let coefficient = coefficients[v * SIDE + u];
+            for (value, &weight) in row.iter_mut().zip(&basis[u * SIDE..(u + 1) * SIDE]) {
+                *value += coefficient * weight;
             }
-            horizontal[v * SIDE + x] = sum;
         }
     }
     for y in 0..SIDE {
-        let start = (y0 + y) * stride + x0;
-        let row = samples.get_mut(start..start + SIDE)?;
-        for (x, pixel) in row.iter_mut().enumerate() {
-            let mut sum = 128.5; // level shift, and rounding for the truncation below
-            for v in 0..SIDE {
-                sum += basis[y * SIDE + v] * horizontal[v * SIDE + x];
+        let mut pixels = [128.5f32; SIDE]; // level shift, and rounding for the truncation below
+        for (v, row) in horizontal.iter().enumerate() {
+            let weight = basis[v * SIDE + y];
+            for (value, &term) in pixels.iter_mut().zip(row) {
+                *value += weight * term;
             }
-            *pixel = sum.clamp(0.0, 255.0) as u8;
+        }
+        let start = (y0 + y) * stride + x0;
+        let out = samples.get_mut(start..start + SIDE)?;
+        for (pixel, value) in out.iter_mut().zip(pixels) {
+            *pixel = value.clamp(0.0, 255.0) as u8;
         }
     }
     Some(())
@@ -818,7 +829,7 @@ fn dequantised(block: &[i32; 16], steps: &[f32; 16]) -> [f32; 16] {
     coefficients
 }
 
-/// The reduced transform's basis, `[x * side + u]`: C(u)/2 · cos((2x+1)uπ / 2·side), where
+/// The reduced transform's basis, `[u * side + x]`: C(u)/2 · cos((2x+1)uπ / 2·side), where
 /// C(0) = 1/√2 and C(u) = 1 otherwise.
 fn idct_basis(side: usize) -> [f32; 16] {
     let mut basis = [0f32; 16];
@@ -830,7 +841,7 @@ fn idct_basis(side: usize) -> [f32; 16] {
                 1.0
             } / 2.0;
             let angle = ((2 * x + 1) * u) as f32 * std::f32::consts::PI / (2 * side) as f32;
-            basis[x * side + u] = weight * angle.cos();
+            basis[u * side + x] = weight * angle.cos();
         }
     }
     basis
