@@ -119,17 +119,26 @@ fn walk_headers(bytes: &[u8]) -> Result<(ImageInfo, usize), Error> {
 /// (see `jpeg_scans`), and a file shrunk three times or more is decoded at 1/2 or 1/8 scale
 /// where `jpeg_scaled` can.
 pub(super) fn decode(bytes: &[u8], info: &ImageInfo, shrink: f64) -> Result<Decoded, Error> {
-    let pruned = super::jpeg_scans::prune_scans(bytes, shrink);
-    let stream = pruned.as_deref().unwrap_or(bytes);
-    if let Some(side) = super::jpeg_scaled::block_side(shrink)
-        && let Some(frame) = super::jpeg_scaled::decode(stream, side)
+    let side = super::jpeg_scaled::block_side(shrink);
+    // At 1/8 scale the scaled reader skips every AC scan itself: a pruned copy would only be a
+    // copy. The full decoder reads whatever it is given, so it gets the pruned stream.
+    let pruned = match side {
+        Some(1) => None,
+        _ => super::jpeg_scans::prune_scans(bytes, shrink),
+    };
+    if let Some(side) = side
+        && let Some(frame) = super::jpeg_scaled::decode(pruned.as_deref().unwrap_or(bytes), side)
     {
         return Ok(Decoded {
             frame,
             icc_profile: icc_profile(bytes),
         });
     }
-    decode_with_zune(stream, info)
+    let pruned = match side {
+        Some(1) => super::jpeg_scans::prune_scans(bytes, shrink),
+        _ => pruned,
+    };
+    decode_with_zune(pruned.as_deref().unwrap_or(bytes), info)
 }
 
 fn decode_with_zune(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {

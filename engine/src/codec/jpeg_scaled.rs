@@ -448,7 +448,7 @@ impl ScaledReader {
     /// Decodes one scan starting at `data`; returns where its entropy-coded data ends.
     fn scan(&mut self, bytes: &[u8], header: &[u8], data: usize) -> Option<usize> {
         let count = usize::from(*header.first()?);
-        if count == 0 || count > self.components.len() {
+        if count == 0 || count > self.components.len() || self.coded_as_rgb() {
             return None;
         }
         let mut members = Vec::with_capacity(count);
@@ -597,12 +597,19 @@ impl ScaledReader {
         Some(end)
     }
 
+    /// Whether three components hold R, G and B as they are rather than YCbCr (by their ids,
+    /// or an Adobe marker's transform): the full decoder knows how, so this reader steps
+    /// aside before reading any scan.
+    fn coded_as_rgb(&self) -> bool {
+        let rgb_ids = self.components.iter().map(|c| c.id).eq(*b"RGB");
+        self.components.len() == 3 && (rgb_ids || self.adobe_transform.is_some_and(|t| t != 1))
+    }
+
     /// The pixels: progressive coefficients transformed, chroma placed by its sampling
     /// (bilinear, centred as the full decoder's upsampling is), JFIF YCbCr to RGB.
     fn into_frame(mut self) -> Option<Frame> {
-        let rgb_ids = self.components.iter().map(|c| c.id).eq(*b"RGB");
-        if self.components.len() == 3 && (rgb_ids || self.adobe_transform.is_some_and(|t| t != 1)) {
-            return None; // RGB coded as-is: the full decoder knows how
+        if self.coded_as_rgb() {
+            return None; // an Adobe marker after the first scan said so
         }
         let side = self.side;
         if self.progressive {
