@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    // Both rewrites: the lowest AC bit (a shrink of four), and the high bands too (eight).
+    // Both rewrites: the lowest AC bit (a shrink of three to eight), and the high bands too.
     for shrink in [4.0, 8.0] {
         let Some(pruned) = prune_scans(data, shrink) else {
             continue;

@@ -120,25 +120,27 @@ fn walk_headers(bytes: &[u8]) -> Result<(ImageInfo, usize), Error> {
 /// where `jpeg_scaled` can.
 pub(super) fn decode(bytes: &[u8], info: &ImageInfo, shrink: f64) -> Result<Decoded, Error> {
     let side = super::jpeg_scaled::block_side(shrink);
-    // At 1/8 scale the scaled reader skips every AC scan itself: a pruned copy would only be a
-    // copy. The full decoder reads whatever it is given, so it gets the pruned stream.
-    let pruned = match side {
-        Some(1) => None,
-        _ => super::jpeg_scans::prune_scans(bytes, shrink),
-    };
-    if let Some(side) = side
-        && let Some(frame) = super::jpeg_scaled::decode(pruned.as_deref().unwrap_or(bytes), side)
-    {
-        return Ok(Decoded {
+    let scaled = |frame| {
+        Ok(Decoded {
             frame,
             icc_profile: icc_profile(bytes),
-        });
-    }
-    let pruned = match side {
-        Some(1) => super::jpeg_scans::prune_scans(bytes, shrink),
-        _ => pruned,
+        })
     };
-    decode_with_zune(pruned.as_deref().unwrap_or(bytes), info)
+    // At 1/8 scale the scaled reader skips every AC scan itself, so it reads the original
+    // bytes (a pruned copy would only be a copy); at 1/2 it and zune-jpeg read the pruned ones.
+    if side == Some(1)
+        && let Some(frame) = super::jpeg_scaled::decode(bytes, 1)
+    {
+        return scaled(frame);
+    }
+    let pruned = super::jpeg_scans::prune_scans(bytes, shrink);
+    let stream = pruned.as_deref().unwrap_or(bytes);
+    if let Some(side) = side.filter(|&side| side != 1)
+        && let Some(frame) = super::jpeg_scaled::decode(stream, side)
+    {
+        return scaled(frame);
+    }
+    decode_with_zune(stream, info)
 }
 
 fn decode_with_zune(bytes: &[u8], info: &ImageInfo) -> Result<Decoded, Error> {
