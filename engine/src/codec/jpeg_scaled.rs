@@ -659,27 +659,40 @@ impl ScaledReader {
             .collect();
         let mut pixels = vec![0u8; width * height * 3];
         let mut rows = vec![vec![0f32; width]; planes.len()];
+        // R, G and B of one row, converted a channel at a time (which vectorises) and only
+        // then interleaved.
+        let mut channels = [vec![0u8; width], vec![0u8; width], vec![0u8; width]];
         let mut blended = Vec::new();
         for (y, out) in pixels.chunks_exact_mut(width * 3).enumerate() {
             for (plane, row) in planes.iter().zip(&mut rows) {
                 plane.row(y, &mut blended, row);
             }
+            let [red_row, green_row, blue_row] = &mut channels;
             match rows.as_slice() {
                 [grey] => {
                     for (pixel, &y) in out.chunks_exact_mut(3).zip(grey) {
                         pixel.fill(to_byte(y));
                     }
+                    continue;
                 }
                 [luma, blue, red] => {
-                    let channels = luma.iter().zip(blue).zip(red);
-                    for (pixel, ((&y, &cb), &cr)) in out.chunks_exact_mut(3).zip(channels) {
+                    let samples = luma.iter().zip(blue).zip(red);
+                    let bytes = red_row
+                        .iter_mut()
+                        .zip(green_row.iter_mut())
+                        .zip(blue_row.iter_mut());
+                    for (((r, g), b), ((&y, &cb), &cr)) in bytes.zip(samples) {
                         let (cb, cr) = (cb - 128.0, cr - 128.0);
-                        pixel[0] = to_byte(y + 1.402 * cr);
-                        pixel[1] = to_byte(y - 0.344_136 * cb - 0.714_136 * cr);
-                        pixel[2] = to_byte(y + 1.772 * cb);
+                        *r = to_byte(y + 1.402 * cr);
+                        *g = to_byte(y - 0.344_136 * cb - 0.714_136 * cr);
+                        *b = to_byte(y + 1.772 * cb);
                     }
                 }
                 _ => return None,
+            }
+            let bytes = red_row.iter().zip(green_row.iter()).zip(blue_row.iter());
+            for (pixel, ((&r, &g), &b)) in out.chunks_exact_mut(3).zip(bytes) {
+                pixel.copy_from_slice(&[r, g, b]);
             }
         }
         Frame::new(width as u32, height as u32, Layout::Rgb8, pixels).ok()
@@ -702,6 +715,9 @@ struct Plane<'a> {
     /// Whether output columns are the samples themselves (the component is not subsampled
     /// across), which skips the horizontal interpolation.
     columns_are_samples: bool,
+    /// Whether there are two output columns per sample (4:2:0, 4:2:2): then away from the
+    /// edges the columns follow a fixed pattern, computed without looking up each one's taps.
+    columns_doubled: bool,
 }
 
 impl<'a> Plane<'a> {
@@ -735,6 +751,7 @@ impl<'a> Plane<'a> {
             columns,
             rows: taps(height, c.vertical, max_vertical, c.coded_high * side),
             columns_are_samples,
+            columns_doubled: 2 * c.horizontal == max_horizontal,
         }
     }
 
@@ -759,9 +776,26 @@ impl<'a> Plane<'a> {
             out.copy_from_slice(&blended[..out.len()]);
             return;
         }
+        // Output columns 2k and 2k+1 lie a quarter of a sample either side of sample k:
+        // 1:3 between samples k-1 and k, and 3:1 between k and k+1, exactly as their taps
+        // say, for every k from 1 whose k+1 is a sample the taps may reach.
+        let mut placed = 0;
+        if self.columns_doubled
+            && let Some(&(_, reach, _)) = self.columns.last()
+            && let (Some(middle), Some(samples)) = (out.get_mut(2..), blended.get(..=reach))
+        {
+            for (pair, near) in middle.chunks_exact_mut(2).zip(samples.windows(3)) {
+                pair[0] = near[0] * 0.25 + near[1] * 0.75;
+                pair[1] = near[1] * 0.75 + near[2] * 0.25;
+                placed += 2;
+            }
+        }
         let sample = |column: usize| blended.get(column).copied().unwrap_or(128.0);
-        for (value, &(left, right, weight)) in out.iter_mut().zip(&self.columns) {
-            *value = sample(left) * (1.0 - weight) + sample(right) * weight;
+        let taps = self.columns.iter().enumerate();
+        for (x, &(left, right, weight)) in taps.filter(|&(x, _)| x < 2 || x >= 2 + placed) {
+            if let Some(value) = out.get_mut(x) {
+                *value = sample(left) * (1.0 - weight) + sample(right) * weight;
+            }
         }
     }
 }
@@ -1188,8 +1222,8 @@ mod tests {
                 let expected = full_decode_box_filtered(bytes, side);
                 let quality = psnr(&scaled, &expected);
                 assert!(
-                    quality >= 0.0,
-                    "{name}: {quality:.1} dB from the full decode averaged"
+                    quality >= 28.0,
+                    "{name} at side {side}: {quality:.1} dB from the full decode averaged"
                 );
             }
         }
