@@ -702,7 +702,18 @@ impl ScaledReader {
 /// A sample rounded to a byte: truncation after adding a half, as `f32::round` is a library
 /// call on x86-64 and would keep the loops from vectorising.
 fn to_byte(value: f32) -> u8 {
-    (value + 0.5).clamp(0.0, 255.0) as u8
+    truncated_byte(value + 0.5)
+}
+
+/// `value` clamped to 0-255 and truncated. The conversion is written so that loops of it
+/// vectorise: `as u8` saturates, which x86-64 does one value at a time (a third of the
+/// colour conversion's time); clamped first, the unchecked conversion is one instruction per
+/// four values. `max` and `min` return the bound for NaN, so nothing out of range reaches it.
+fn truncated_byte(value: f32) -> u8 {
+    let clamped = value.max(0.0).min(255.0);
+    // SAFETY: `clamped` is finite and within 0-255, which an i32 holds.
+    let whole: i32 = unsafe { clamped.to_int_unchecked() };
+    whole as u8
 }
 
 /// A component's samples placed on the output grid.
@@ -791,8 +802,10 @@ impl<'a> Plane<'a> {
             }
         }
         let sample = |column: usize| blended.get(column).copied().unwrap_or(128.0);
-        let taps = self.columns.iter().enumerate();
-        for (x, &(left, right, weight)) in taps.filter(|&(x, _)| x < 2 || x >= 2 + placed) {
+        let (head, rest) = self.columns.split_at(self.columns.len().min(2));
+        let tail = rest.get(placed..).unwrap_or_default();
+        let taps = head.iter().enumerate().chain((2 + placed..).zip(tail));
+        for (x, &(left, right, weight)) in taps {
             if let Some(value) = out.get_mut(x) {
                 *value = sample(left) * (1.0 - weight) + sample(right) * weight;
             }
@@ -844,7 +857,7 @@ fn inverse_dct<const SIDE: usize>(
         let start = (y0 + y) * stride + x0;
         let out = samples.get_mut(start..start + SIDE)?;
         for (pixel, value) in out.iter_mut().zip(pixels) {
-            *pixel = value.clamp(0.0, 255.0) as u8;
+            *pixel = truncated_byte(value);
         }
     }
     Some(())
