@@ -150,6 +150,43 @@ mod tests {
     }
 
     #[test]
+    fn large_frames_turn_and_mirror_as_the_steps_compose() {
+        // Uneven sides, every pixel distinct.
+        let (w, h) = (150u32, 70u32);
+        let data = (0..w * h)
+            .flat_map(|i| [(i % w) as u8, (i / w) as u8, (i * 7 / 3) as u8])
+            .collect();
+        let frame = Frame::new(w, h, Layout::Rgb8, data).unwrap();
+        let turn = |f: Frame, times: usize| {
+            (0..times).fold(f, |f, _| orient(f, Orientation::Rotate90).unwrap())
+        };
+        let mirror = |f: Frame| orient(f, Orientation::FlipHorizontal).unwrap();
+        let quarter = turn(frame.clone(), 1);
+        // A quarter turn clockwise puts the top-left pixel top-right.
+        assert_eq!((quarter.width(), quarter.height()), (h, w));
+        assert_eq!(
+            &quarter.data()[(h as usize - 1) * 3..][..3],
+            &frame.data()[..3]
+        );
+        assert_eq!(turn(frame.clone(), 4), frame);
+        assert_eq!(mirror(mirror(frame.clone())), frame);
+        let cases = [
+            (Orientation::Rotate180, turn(frame.clone(), 2)),
+            (Orientation::Rotate270, turn(frame.clone(), 3)),
+            (Orientation::Transpose, mirror(turn(frame.clone(), 1))),
+            (Orientation::Transverse, mirror(turn(frame.clone(), 3))),
+            (Orientation::FlipVertical, mirror(turn(frame.clone(), 2))),
+        ];
+        for (orientation, expected) in cases {
+            assert_eq!(
+                orient(frame.clone(), orientation).unwrap(),
+                expected,
+                "{orientation:?}"
+            );
+        }
+    }
+
+    #[test]
     fn rgba_pixels_move_whole() {
         let frame = Frame::new(2, 1, Layout::Rgba8, vec![1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
         let out = orient(frame, Orientation::Rotate90).unwrap();
