@@ -709,6 +709,7 @@ fn to_byte(value: f32) -> u8 {
 /// vectorise: `as u8` saturates, which x86-64 does one value at a time (a third of the
 /// colour conversion's time); clamped first, the unchecked conversion is one instruction per
 /// four values. `max` and `min` return the bound for NaN, so nothing out of range reaches it.
+#[allow(clippy::manual_clamp)] // `clamp` passes NaN through, and the conversion must not see it
 fn truncated_byte(value: f32) -> u8 {
     let clamped = value.max(0.0).min(255.0);
     // SAFETY: `clamped` is finite and within 0-255, which an i32 holds.
