@@ -5,9 +5,9 @@ use prism_engine::Pipeline;
 use teloxide::types::{Message, Update, UpdateKind};
 use teloxide::utils::command::BotCommands;
 
-use crate::commands::Command;
-use crate::handlers;
-use crate::spec;
+use crate::flow::spec;
+use crate::updates::commands::Command;
+use crate::updates::handlers;
 
 /// A caption or `/again` text as the bot parses it: the pipeline, or the message the user
 /// would be sent.

@@ -10,35 +10,16 @@
 //! [`start`] runs the bot inside a tokio runtime; [`RunningBot::stop`] stops taking
 //! updates, finishes the jobs in flight and flushes the store.
 
-mod admin;
-mod admission;
-mod cache;
-mod cleanup;
-mod coalesce;
-mod commands;
 pub mod config;
-mod dedup;
-mod delivery;
-mod figures;
+mod flow;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-mod handlers;
-mod health;
-mod intake;
-mod memory_guard;
-mod metrics;
-mod monitor;
-mod operator_http;
-mod ordering;
-mod rate_limit;
-mod service;
-mod shared_redis;
-mod spec;
+mod operate;
+mod shared;
 mod store;
-mod system;
 mod telegram;
-mod webhook;
+mod updates;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,24 +35,26 @@ use teloxide::{ApiError, RequestError};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use commands::Command;
 pub use config::{BotConfig, ConfigError, UpdateSource};
+pub use updates::commands::Command;
 
-use service::Service;
-use shared_redis::SharedRedis;
+use flow::service::Service;
+use operate::{cleanup, http as operator_http, memory_guard, metrics, monitor};
+use shared::redis::SharedRedis;
 use store::{Recorder, RecorderSettings, Store, StoreSettings};
-use telegram::Telegram;
+use telegram::client::Telegram;
+use updates::{handlers, webhook};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("{0}")]
-    Telegram(#[from] telegram::TelegramError),
+    Telegram(#[from] telegram::client::TelegramError),
     #[error("Telegram rejected the token or is unreachable: {0}")]
     GetMe(teloxide::RequestError),
     #[error("store: {0}")]
     Store(#[from] store::StoreError),
     #[error("{0}")]
-    Redis(#[from] shared_redis::RedisConfigError),
+    Redis(#[from] shared::redis::RedisConfigError),
     #[error("engine: {0}")]
     Engine(#[from] prism_engine::Error),
     #[error("cannot listen on {address}: {error}")]

@@ -13,7 +13,7 @@ use futures::FutureExt;
 use futures::future::Shared;
 use tokio::sync::oneshot;
 
-use crate::shared_redis::SharedRedis;
+use crate::shared::redis::SharedRedis;
 
 type Done = Shared<oneshot::Receiver<()>>;
 
@@ -59,7 +59,7 @@ impl Coalescer {
         Coalescer {
             in_flight: Mutex::new(HashMap::new()),
             shared,
-            token_prefix: format!("{instance}-{}-", crate::service::unix_millis()),
+            token_prefix: format!("{instance}-{}-", crate::flow::service::unix_millis()),
             tokens: AtomicU64::new(0),
         }
     }

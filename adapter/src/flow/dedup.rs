@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 
-use crate::shared_redis::SharedRedis;
+use crate::shared::redis::SharedRedis;
 
 /// Telegram re-delivers an update it did not see answered within minutes; an hour covers that
 /// with room, and keeps Redis at one small key per update of the last hour.

@@ -16,7 +16,7 @@ use futures::future::Shared;
 use teloxide::types::ChatId;
 use tokio::sync::oneshot;
 
-use crate::shared_redis::SharedRedis;
+use crate::shared::redis::SharedRedis;
 
 type Done = Shared<oneshot::Receiver<()>>;
 /// A chat's requests that have not replied yet, by (sequence, arrival here).

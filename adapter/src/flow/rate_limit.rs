@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use teloxide::types::UserId;
 
-use crate::shared_redis::SharedRedis;
+use crate::shared::redis::SharedRedis;
 
 /// The limit every handler consults: shared when Redis is configured and answering.
 pub struct UserLimits {
@@ -38,7 +38,7 @@ impl UserLimits {
             local: RateLimiter::new(limit_per_hour),
             shared: redis.map(|redis| Shared {
                 redis,
-                member_prefix: format!("{instance}-{}-", crate::service::unix_millis()),
+                member_prefix: format!("{instance}-{}-", crate::flow::service::unix_millis()),
                 counter: AtomicU64::new(0),
             }),
         }

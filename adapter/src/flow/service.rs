@@ -15,22 +15,22 @@ use prism_engine::{BackendUsed, Engine, EngineConfig, Error as EngineError, Erro
 use teloxide::types::{ChatId, FileId, MessageId, UserId};
 use tokio_util::task::TaskTracker;
 
-use crate::admission::{Admission, Ticket};
-use crate::cache::{self, CachedResult, ResultsCache};
-use crate::coalesce::{Coalescer, Follow, LeadGuard, Role};
 use crate::config::{BotConfig, TELEGRAM_DOWNLOAD_LIMIT, TELEGRAM_UPLOAD_LIMIT};
-use crate::dedup::UpdateDedup;
-use crate::delivery::{self, Delivery};
-use crate::intake::Intake;
-use crate::memory_guard::MemoryGuard;
-use crate::metrics::{self, Metrics, RequestTimings};
-use crate::monitor::Monitor;
-use crate::ordering::{ChatOrder, Turn};
-use crate::rate_limit::{Counted, Decision, UserLimits};
-use crate::shared_redis::SharedRedis;
-use crate::spec::Spec;
+use crate::flow::admission::{Admission, Ticket};
+use crate::flow::cache::{self, CachedResult, ResultsCache};
+use crate::flow::coalesce::{Coalescer, Follow, LeadGuard, Role};
+use crate::flow::dedup::UpdateDedup;
+use crate::flow::intake::Intake;
+use crate::flow::ordering::{ChatOrder, Turn};
+use crate::flow::rate_limit::{Counted, Decision, UserLimits};
+use crate::flow::spec::Spec;
+use crate::operate::memory_guard::MemoryGuard;
+use crate::operate::metrics::{self, Metrics, RequestTimings};
+use crate::operate::monitor::Monitor;
+use crate::shared::redis::SharedRedis;
 use crate::store::{Dimensions, Recorder, RequestRecord, Store};
-use crate::telegram::{ResultFile, Telegram, TelegramError};
+use crate::telegram::client::{ResultFile, Telegram, TelegramError};
+use crate::telegram::delivery::{self, Delivery};
 
 /// The request flow's parts; one per running bot. Handlers reach it through its methods.
 pub struct Service {
@@ -151,7 +151,9 @@ impl Failure {
                     )
                 }
                 ErrorKind::Limits => format!("That image is too large for me: {error}."),
-                ErrorKind::Pipeline => format!("{error}. Try e.g. `{}`.", crate::spec::EXAMPLE),
+                ErrorKind::Pipeline => {
+                    format!("{error}. Try e.g. `{}`.", crate::flow::spec::EXAMPLE)
+                }
                 ErrorKind::Overloaded => {
                     "I'm very busy right now; please try again in a minute.".into()
                 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use prism_engine::LatencySummary;
 
-use crate::figures::Figures;
-use crate::service::{Service, human_duration, unix_millis};
+use crate::flow::service::{Service, human_duration, unix_millis};
+use crate::operate::figures::Figures;
 
 /// The /performance text, from the same figures as /metrics.
 pub fn performance(service: &Service) -> String {

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use crate::metrics::CleanupTrigger;
-use crate::service::Service;
-use crate::system::resident_bytes;
+use crate::flow::service::Service;
+use crate::operate::metrics::CleanupTrigger;
+use crate::operate::system::resident_bytes;
 
 /// What one cleanup freed (the JSON answer of POST /cleanup).
 #[derive(Debug, Clone, serde::Serialize)]

@@ -3,12 +3,12 @@
 
 use prism_engine::StatsSnapshot;
 
-use crate::cache::CacheStats;
-use crate::metrics::MetricsSnapshot;
-use crate::monitor::Check;
-use crate::service::Service;
+use crate::flow::cache::CacheStats;
+use crate::flow::service::Service;
+use crate::operate::metrics::MetricsSnapshot;
+use crate::operate::monitor::Check;
+use crate::operate::system::{SystemFigures, resident_bytes};
 use crate::store::RecorderStats;
-use crate::system::{SystemFigures, resident_bytes};
 
 pub struct Figures {
     pub requests: MetricsSnapshot,

@@ -11,9 +11,9 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::error::Elapsed;
 
-use crate::figures::Figures;
-use crate::service::Service;
-use crate::shared_redis::RedisHealth;
+use crate::flow::service::Service;
+use crate::operate::figures::Figures;
+use crate::shared::redis::RedisHealth;
 use crate::store::StoreError;
 
 /// Each network check gives up after this, so a readiness probe answers in time.
@@ -68,7 +68,7 @@ impl HealthReport {
             "Status: {}\ninstance: {}, up {}\n",
             self.status.word(),
             self.instance,
-            crate::service::human_duration(Duration::from_secs_f64(self.uptime_seconds))
+            crate::flow::service::human_duration(Duration::from_secs_f64(self.uptime_seconds))
         );
         for component in &self.components {
             let _ = writeln!(
@@ -136,7 +136,7 @@ pub async fn report(service: &Service) -> HealthReport {
                 false,
                 format!(
                     "failing for {} ({error}); in-process fallbacks in use",
-                    crate::service::human_duration(for_)
+                    crate::flow::service::human_duration(for_)
                 ),
             ),
         });

@@ -15,11 +15,11 @@ use axum::routing::{get, post};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::cleanup;
-use crate::figures::Figures;
-use crate::health::{self, Status};
-use crate::metrics::CleanupTrigger;
-use crate::service::Service;
+use crate::flow::service::Service;
+use crate::operate::cleanup;
+use crate::operate::figures::Figures;
+use crate::operate::health::{self, Status};
+use crate::operate::metrics::CleanupTrigger;
 
 /// OpenMetrics text, which Prometheus scrapes natively.
 const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

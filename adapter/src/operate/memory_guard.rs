@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cleanup;
-use crate::metrics::CleanupTrigger;
-use crate::service::Service;
-use crate::system::resident_bytes;
+use crate::flow::service::Service;
+use crate::operate::cleanup;
+use crate::operate::metrics::CleanupTrigger;
+use crate::operate::system::resident_bytes;
 
 /// Resident memory is read this often (a read of /proc/self/statm).
 const SAMPLE_EVERY: Duration = Duration::from_millis(200);

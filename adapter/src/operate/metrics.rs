@@ -16,7 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::figures::Figures;
+use crate::operate::figures::Figures;
 
 // Label enums: each variant is spelled as its label value (prometheus-client's derive).
 

@@ -12,9 +12,9 @@ use teloxide::types::ChatId;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AlertThresholds;
-use crate::figures::Figures;
-use crate::health;
-use crate::service::Service;
+use crate::flow::service::Service;
+use crate::operate::figures::Figures;
+use crate::operate::health;
 
 /// A cache hit rate is judged over at least this many lookups.
 const MIN_CACHE_LOOKUPS: u64 = 50;

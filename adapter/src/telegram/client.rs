@@ -20,7 +20,7 @@ use teloxide::types::{ChatAction, FileId, InputFile, MessageId, ReplyMarkup, Rep
 use teloxide::{ApiError, RequestError};
 
 use crate::config::BotConfig;
-use crate::delivery::Delivery;
+use crate::telegram::delivery::Delivery;
 
 /// The HTTP client's total timeout: a 20 MB upload on a slow link needs minutes, and the
 /// long-poll timeout must stay below it.

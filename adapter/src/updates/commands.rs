@@ -2,7 +2,7 @@
 
 use teloxide::utils::command::BotCommands;
 
-use crate::spec::KEYBOARD_PRESETS;
+use crate::flow::spec::KEYBOARD_PRESETS;
 
 #[derive(BotCommands, Clone, Debug, PartialEq)]
 #[command(rename_rule = "snake_case", description = "Commands:")]

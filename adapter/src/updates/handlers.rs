@@ -10,11 +10,11 @@ use teloxide::types::{
     InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageId, ReplyMarkup, UpdateId,
 };
 
-use crate::admin;
-use crate::commands::{self, Command};
-use crate::health;
-use crate::service::{ImageInput, ImageRequest, Service};
-use crate::spec::{self, KEYBOARD_PRESETS};
+use crate::flow::service::{ImageInput, ImageRequest, Service};
+use crate::flow::spec::{self, KEYBOARD_PRESETS};
+use crate::operate::admin;
+use crate::operate::health;
+use crate::updates::commands::{self, Command};
 
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 type HandlerResult = Result<(), HandlerError>;

@@ -21,8 +21,8 @@ use teloxide::types::Me;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::handlers::{self, HandlerError};
-use crate::service::Service;
+use crate::flow::service::Service;
+use crate::updates::handlers::{self, HandlerError};
 
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 

@@ -6,7 +6,7 @@ use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 
 use super::CachedResult;
-use crate::delivery::Delivery;
+use crate::telegram::delivery::Delivery;
 
 pub struct MemoryCache {
     capacity_bytes: usize,

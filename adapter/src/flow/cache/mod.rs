@@ -20,8 +20,8 @@ pub use memory::MemoryCache;
 use prism_engine::OutputFormat;
 use shared::SharedCache;
 
-use crate::delivery::Delivery;
-use crate::shared_redis::SharedRedis;
+use crate::shared::redis::SharedRedis;
+use crate::telegram::delivery::Delivery;
 
 /// One processed image.
 #[derive(Debug, Clone)]

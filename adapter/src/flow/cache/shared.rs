@@ -8,8 +8,8 @@ use prism_engine::OutputFormat;
 use serde::{Deserialize, Serialize};
 
 use super::CachedResult;
-use crate::delivery::Delivery;
-use crate::shared_redis::SharedRedis;
+use crate::shared::redis::SharedRedis;
+use crate::telegram::delivery::Delivery;
 
 pub struct SharedCache {
     redis: Arc<SharedRedis>,

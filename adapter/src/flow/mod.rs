@@ -1,0 +1,14 @@
+//! A request's path, in the order it takes: the intake queue, de-duplication, per-chat
+//! order, rate limit, results cache, coalescing, admission, then the service that runs the
+//! engine, replies and records. The flow never reads the operator side; it exposes a
+//! snapshot for it.
+
+pub mod admission;
+pub mod cache;
+pub mod coalesce;
+pub mod dedup;
+pub mod intake;
+pub mod ordering;
+pub mod rate_limit;
+pub mod service;
+pub mod spec;

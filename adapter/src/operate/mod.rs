@@ -1,0 +1,13 @@
+//! The operator side: health, metrics, the monitor and its alerts, the memory guard,
+//! cleanup, the admin reports and the operator HTTP endpoint. It reads the flow's snapshot;
+//! nothing in the flow reads it.
+
+pub mod admin;
+pub mod cleanup;
+pub mod figures;
+pub mod health;
+pub mod http;
+pub mod memory_guard;
+pub mod metrics;
+pub mod monitor;
+pub mod system;

@@ -1,0 +1,3 @@
+//! What several instances share: Redis, behind one client.
+
+pub mod redis;

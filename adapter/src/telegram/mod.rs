@@ -1,0 +1,5 @@
+//! Telegram's Bot API on the way out: the client every call goes through, and how a result
+//! is delivered (photo, document or sticker).
+
+pub mod client;
+pub mod delivery;

@@ -1,0 +1,6 @@
+//! Where updates come in: the webhook endpoint, the update schema that routes them, and the
+//! commands. Image requests go on to `flow`; operator commands read `operate`.
+
+pub mod commands;
+pub mod handlers;
+pub mod webhook;
