@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::clock::{Phase, PhaseClock};
+use super::error_scope::catching_errors;
 use super::passes::{self, Aux, FramePlan, Kernel, Params};
 use super::pool::{BufferPool, Mapping};
 use super::transfer::{Readback, Upload, copy_size};
@@ -275,24 +276,6 @@ pub(super) struct InFlight {
 }
 
 const WORKGROUP: u32 = 16;
-
-/// Runs `work` (wgpu calls on this thread) with its validation and out-of-memory errors
-/// caught and returned: error scopes are per thread, and an error outside one would reach
-/// the uncaptured handler and fail the stage's next batch instead of `work`.
-pub(super) fn catching_errors<T>(
-    device: &wgpu::Device,
-    work: impl FnOnce() -> T,
-) -> (T, Option<String>) {
-    let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-    let result = work();
-    let memory_error = pollster::block_on(memory.pop());
-    let validation_error = pollster::block_on(validation.pop());
-    (
-        result,
-        memory_error.or(validation_error).map(|e| e.to_string()),
-    )
-}
 
 impl Device {
     pub fn info(&self) -> &GpuInfo {

@@ -7,6 +7,7 @@
 
 mod clock;
 mod device;
+mod error_scope;
 mod passes;
 mod pool;
 mod stage;

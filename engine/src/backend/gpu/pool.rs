@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::device;
+use super::error_scope;
 
 /// Upload staging buffers are handed out mapped for writing; pixel and readback buffers
 /// unmapped (the stage maps a readback once its copy is done).
@@ -89,9 +89,9 @@ impl BufferPool {
         })
     }
 
-    /// [`device::catching_errors`] on this pool's device.
+    /// [`error_scope::catching_errors`] on this pool's device.
     pub fn catching_errors<T>(&self, work: impl FnOnce() -> T) -> (T, Option<String>) {
-        device::catching_errors(&self.device, work)
+        error_scope::catching_errors(&self.device, work)
     }
 
     /// Keeps `buffer` for reuse (mapped, for a `Write` pool), unless the idle buffers
