@@ -10,6 +10,7 @@
 //! [`start`] runs the bot inside a tokio runtime; [`RunningBot::stop`] stops taking
 //! updates, finishes the jobs in flight and flushes the store.
 
+mod clock;
 pub mod config;
 mod flow;
 #[cfg(feature = "fuzzing")]
@@ -39,7 +40,9 @@ pub use config::{BotConfig, ConfigError, UpdateSource};
 pub use updates::commands::Command;
 
 use flow::service::Service;
-use operate::{cleanup, http as operator_http, memory_guard, metrics, monitor};
+use operate::metrics::{CleanupTrigger, Metrics};
+use operate::operator::Operator;
+use operate::{cleanup, http as operator_http, memory_guard, monitor};
 use shared::redis::SharedRedis;
 use store::{Recorder, RecorderSettings, Store, StoreSettings};
 use telegram::client::Telegram;
@@ -127,7 +130,12 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
     };
     let updates = config.updates.clone();
     let health_addr = config.health_addr;
-    let service = Arc::new(Service::new(config, telegram, store, recorder, redis)?);
+    let metrics = Arc::new(Metrics::new(config.performance_monitoring));
+    let events = Arc::clone(&metrics);
+    let service = Arc::new(Service::new(
+        config, telegram, store, recorder, redis, events,
+    )?);
+    let operator = Arc::new(Operator::new(Arc::clone(&service), metrics));
     service.start_intake();
     if let Err(error) = service
         .telegram()
@@ -139,12 +147,12 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
         tracing::warn!(%error, "could not publish the command list");
     }
     let background = CancellationToken::new();
-    spawn_cleanup(&service, background.clone());
-    monitor::spawn(Arc::clone(&service), background.clone());
-    memory_guard::spawn(Arc::clone(&service), background.clone());
+    spawn_cleanup(&operator, background.clone());
+    monitor::spawn(Arc::clone(&operator), background.clone());
+    memory_guard::spawn(Arc::clone(&operator), background.clone());
     let health_address = match health_addr {
         Some(address) => Some(
-            operator_http::serve(Arc::clone(&service), address, background.clone())
+            operator_http::serve(Arc::clone(&operator), address, background.clone())
                 .await
                 .map_err(|error| StartError::Listen { address, error })?,
         ),
@@ -152,18 +160,18 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
     };
     let intake = match updates {
         UpdateSource::Polling => {
-            if service.redis.is_some() {
+            if service.is_shared() {
                 tracing::warn!(
                     "REDIS_URL with long polling: polling serves one instance only and removes \
                      any webhook; run several instances with WEBHOOK_URL"
                 );
             }
             let listener = Polling::builder(service.telegram().bot.clone())
-                .timeout(service.config.polling_timeout)
+                .timeout(service.config().polling_timeout)
                 .delete_webhook()
                 .await
                 .build();
-            poll(&service, listener)
+            poll(&operator, listener)
         }
         UpdateSource::Webhook {
             url,
@@ -182,7 +190,7 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
                 })?;
             let stop = CancellationToken::new();
             let server = webhook::serve(
-                Arc::clone(&service),
+                Arc::clone(&operator),
                 me,
                 listener,
                 &url,
@@ -204,14 +212,15 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
     })
 }
 
-fn poll<L>(service: &Arc<Service>, mut listener: L) -> Intake
+fn poll<L>(operator: &Arc<Operator>, mut listener: L) -> Intake
 where
     L: teloxide::update_listeners::UpdateListener<Err = RequestError> + Send + 'static,
 {
     let stop_token = listener.stop_token();
     let conflict = Arc::new(AtomicBool::new(false));
+    let service = operator.service();
     let mut dispatcher = Dispatcher::builder(service.telegram().bot.clone(), handlers::schema())
-        .dependencies(dptree::deps![Arc::clone(service)])
+        .dependencies(dptree::deps![Arc::clone(service), Arc::clone(operator)])
         .error_handler(LoggingErrorHandler::with_custom_text("a handler failed"))
         .build();
     let errors = Arc::new(PollingErrors {
@@ -264,16 +273,16 @@ impl ErrorHandler<RequestError> for PollingErrors {
 }
 
 /// The cleanup every CLEANUP_INTERVAL (record retention runs in the recorder).
-fn spawn_cleanup(service: &Arc<Service>, stop: CancellationToken) {
-    let service = Arc::clone(service);
+fn spawn_cleanup(operator: &Arc<Operator>, stop: CancellationToken) {
+    let operator = Arc::clone(operator);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(service.config.cleanup_interval);
+        let mut tick = tokio::time::interval(operator.config().cleanup_interval);
         tick.tick().await;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = tick.tick() => {
-                    cleanup::run_blocking(Arc::clone(&service), metrics::CleanupTrigger::interval).await;
+                    cleanup::run_blocking(Arc::clone(&operator), CleanupTrigger::interval).await;
                 }
             }
         }
@@ -288,7 +297,7 @@ impl RunningBot {
 
     /// The engine this bot runs on (clones share its pool), for embedders and tests.
     pub fn engine(&self) -> prism_engine::Engine {
-        self.service.engine.clone()
+        self.service.engine().clone()
     }
 
     /// False once update intake has ended by itself (for example Telegram refused the token
@@ -337,25 +346,12 @@ impl RunningBot {
                 }
             }
         }
-        self.service.close_intake();
-        self.service.tasks.close();
-        let finished = match tokio::time::Instant::now().checked_add(grace) {
-            Some(deadline) => tokio::time::timeout_at(deadline, self.service.tasks.wait())
-                .await
-                .is_ok(),
-            None => {
-                self.service.tasks.wait().await;
-                true
-            }
-        };
+        let finished = self.service.finish_requests(grace).await;
         self.background.cancel();
-        if finished {
-            self.service.engine.shutdown();
-        } else {
+        if !finished {
             tracing::error!("requests still unfinished after {grace:?}: abandoned");
-            let _ = self.service.engine.shutdown_timeout(Duration::ZERO);
         }
-        self.service.recorder.close(RECORDER_FLUSH).await;
+        self.service.shut_down(finished, RECORDER_FLUSH).await;
         tracing::info!("stopped");
         finished
     }

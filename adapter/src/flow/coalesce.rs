@@ -59,7 +59,7 @@ impl Coalescer {
         Coalescer {
             in_flight: Mutex::new(HashMap::new()),
             shared,
-            token_prefix: format!("{instance}-{}-", crate::flow::service::unix_millis()),
+            token_prefix: format!("{instance}-{}-", crate::clock::unix_millis()),
             tokens: AtomicU64::new(0),
         }
     }

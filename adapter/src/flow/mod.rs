@@ -7,6 +7,7 @@ pub mod admission;
 pub mod cache;
 pub mod coalesce;
 pub mod dedup;
+pub mod events;
 pub mod intake;
 pub mod ordering;
 pub mod rate_limit;

@@ -38,7 +38,7 @@ impl UserLimits {
             local: RateLimiter::new(limit_per_hour),
             shared: redis.map(|redis| Shared {
                 redis,
-                member_prefix: format!("{instance}-{}-", crate::flow::service::unix_millis()),
+                member_prefix: format!("{instance}-{}-", crate::clock::unix_millis()),
                 counter: AtomicU64::new(0),
             }),
         }

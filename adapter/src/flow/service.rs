@@ -9,51 +9,87 @@
 //! a reply wait on the database.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use prism_engine::{BackendUsed, Engine, EngineConfig, Error as EngineError, ErrorKind};
+use prism_engine::{
+    BackendStatus, BackendUsed, Engine, EngineConfig, Error as EngineError, ErrorKind,
+    StatsSnapshot,
+};
 use teloxide::types::{ChatId, FileId, MessageId, UserId};
 use tokio_util::task::TaskTracker;
 
+use crate::clock::{human_duration, unix_millis};
 use crate::config::{BotConfig, TELEGRAM_DOWNLOAD_LIMIT, TELEGRAM_UPLOAD_LIMIT};
 use crate::flow::admission::{Admission, Ticket};
-use crate::flow::cache::{self, CachedResult, ResultsCache};
+use crate::flow::cache::{self, CacheStats, CachedResult, ResultsCache};
 use crate::flow::coalesce::{Coalescer, Follow, LeadGuard, Role};
 use crate::flow::dedup::UpdateDedup;
+use crate::flow::events::{Ended, FlowEvents, RequestTimings};
 use crate::flow::intake::Intake;
 use crate::flow::ordering::{ChatOrder, Turn};
 use crate::flow::rate_limit::{Counted, Decision, UserLimits};
 use crate::flow::spec::Spec;
-use crate::operate::memory_guard::MemoryGuard;
-use crate::operate::metrics::{self, Metrics, RequestTimings};
-use crate::operate::monitor::Monitor;
-use crate::shared::redis::SharedRedis;
-use crate::store::{Dimensions, Recorder, RequestRecord, Store};
+use crate::shared::redis::{RedisHealth, SharedRedis};
+use crate::store::{
+    AdminStats, Dimensions, Recorder, RecorderStats, RequestRecord, Store, StoreError,
+};
 use crate::telegram::client::{ResultFile, Telegram, TelegramError};
 use crate::telegram::delivery::{self, Delivery};
 
-/// The request flow's parts; one per running bot. Handlers reach it through its methods.
+/// The request flow's parts; one per running bot. Everything outside the flow reaches it
+/// through its methods: handlers hand requests in, the operator side reads a [`FlowSnapshot`].
 pub struct Service {
-    pub(crate) config: BotConfig,
-    pub(crate) engine: Engine,
-    pub(crate) telegram: Telegram,
-    pub(crate) cache: ResultsCache,
+    config: BotConfig,
+    engine: Engine,
+    telegram: Telegram,
+    cache: ResultsCache,
     /// Read by the admin commands; written only through `recorder`.
-    pub(crate) store: Store,
-    pub(crate) recorder: Recorder,
-    pub(crate) limits: UserLimits,
+    store: Store,
+    recorder: Recorder,
+    limits: UserLimits,
     dedup: UpdateDedup,
-    pub(crate) coalescer: Arc<Coalescer>,
+    coalescer: Arc<Coalescer>,
     intake: Intake<(Turn, ImageRequest)>,
-    pub(crate) admission: Admission,
-    pub(crate) order: Arc<ChatOrder>,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) monitor: Monitor,
-    pub(crate) memory_guard: MemoryGuard,
+    admission: Admission,
+    order: Arc<ChatOrder>,
+    /// Who counts what happens (the operator side's metrics).
+    events: Arc<dyn FlowEvents>,
     /// Shared state for several instances (REDIS_URL); `None`: everything in process.
-    pub(crate) redis: Option<Arc<SharedRedis>>,
+    redis: Option<Arc<SharedRedis>>,
     /// Spawned jobs and replies; shutdown waits for all of them.
-    pub(crate) tasks: TaskTracker,
+    tasks: TaskTracker,
+}
+
+/// What the flow holds now, read without touching the network: the operator side's view.
+pub struct FlowSnapshot {
+    /// Requests holding a slot.
+    pub in_progress: usize,
+    /// Requests waiting for a slot.
+    pub admission_waiting: usize,
+    pub workers: usize,
+    pub engine: StatsSnapshot,
+    /// False once the engine or the flow is shutting down.
+    pub accepting: bool,
+    pub backend: BackendStatus,
+    pub gpu_fallbacks: u64,
+    pub cache: CacheStats,
+    pub cache_shared: bool,
+    pub records: RecorderStats,
+    pub store_backend: &'static str,
+    pub telegram_retries: u64,
+    /// Chats with replies still to send in order.
+    pub pending_chats: usize,
+    /// Users the in-process rate limit remembers.
+    pub tracked_users: usize,
+    /// Jobs this instance leads for identical requests.
+    pub jobs_led_here: usize,
+}
+
+/// What a cleanup of the flow's in-memory state freed.
+pub struct Trimmed {
+    pub cache_entries_dropped: u64,
+    pub cache_bytes_freed: u64,
+    pub rate_limit_users_forgotten: u64,
 }
 
 /// An image the user sent (a photo's largest size, or an image document).
@@ -191,6 +227,7 @@ impl Service {
         store: Store,
         recorder: Recorder,
         redis: Option<Arc<SharedRedis>>,
+        events: Arc<dyn FlowEvents>,
     ) -> Result<Service, EngineError> {
         let engine = Engine::new(EngineConfig {
             threads: config.threads,
@@ -209,9 +246,7 @@ impl Service {
             intake: Intake::new(),
             admission: Admission::new(config.max_concurrent, config.queue_size),
             order: Arc::new(ChatOrder::new(shared())),
-            metrics: Arc::new(Metrics::new(config.performance_monitoring)),
-            monitor: Monitor::new(&config.alerts),
-            memory_guard: MemoryGuard::default(),
+            events,
             tasks: TaskTracker::new(),
             redis,
             config,
@@ -220,6 +255,117 @@ impl Service {
             store,
             recorder,
         })
+    }
+
+    pub fn config(&self) -> &BotConfig {
+        &self.config
+    }
+
+    /// The engine this flow runs on (clones share its pool).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// True when several instances share state through Redis.
+    pub fn is_shared(&self) -> bool {
+        self.redis.is_some()
+    }
+
+    /// The flow's figures now, without touching the network.
+    pub fn snapshot(&self) -> FlowSnapshot {
+        let backend = self.engine.backend_status();
+        FlowSnapshot {
+            in_progress: self.admission.running(),
+            admission_waiting: self.admission.waiting(),
+            workers: self.engine.config().threads,
+            engine: self.engine.stats(),
+            accepting: self.engine.accepting() && !self.tasks.is_closed(),
+            gpu_fallbacks: backend.gpu_stats.as_ref().map_or(0, |gpu| gpu.fallbacks),
+            backend,
+            cache: self.cache.stats(),
+            cache_shared: self.cache.is_shared(),
+            records: self.recorder.stats(),
+            store_backend: self.store.backend_name(),
+            telegram_retries: self.telegram.retries(),
+            pending_chats: self.order.pending_chats(),
+            tracked_users: self.limits.tracked_users(),
+            jobs_led_here: self.coalescer.in_flight_count(),
+        }
+    }
+
+    /// Whether the store answers now.
+    pub async fn store_answers(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+
+    /// Redis, when configured: a ping now, then the link's own view of recent failures.
+    pub async fn redis_health(&self) -> Option<RedisHealth> {
+        let redis = self.redis.as_ref()?;
+        let _ = redis.ping().await;
+        Some(redis.health())
+    }
+
+    /// The store's statistics for /admin_stats.
+    pub async fn admin_stats(&self) -> Result<AdminStats, StoreError> {
+        self.store.admin_stats(unix_millis()).await
+    }
+
+    /// Under memory pressure: one engine job and one admission slot at a time (work keeps
+    /// moving, the queue waits); `false` restores full concurrency.
+    pub fn hold_back_work(&self, hold: bool) {
+        self.engine.one_job_at_a_time(hold);
+        if hold {
+            self.admission.hold_back();
+        } else {
+            self.admission.release_held();
+        }
+    }
+
+    /// Drops expired cache entries and idle rate-limit state; `empty_local_cache` drops every
+    /// in-process result too (Redis and Telegram's file ids still serve repeats).
+    pub fn trim(&self, empty_local_cache: bool) -> Trimmed {
+        let cache_before = self.cache.stats();
+        let users_before = self.limits.tracked_users();
+        self.limits.cleanup();
+        if empty_local_cache {
+            self.cache.clear_local();
+        } else {
+            self.cache.cleanup();
+        }
+        let cache_after = self.cache.stats();
+        Trimmed {
+            cache_entries_dropped: cache_before.entries.saturating_sub(cache_after.entries) as u64,
+            cache_bytes_freed: cache_before.bytes.saturating_sub(cache_after.bytes) as u64,
+            rate_limit_users_forgotten: users_before.saturating_sub(self.limits.tracked_users())
+                as u64,
+        }
+    }
+
+    /// Stops taking requests and lets every accepted one finish (reply and record), for at
+    /// most `grace`. False when some were still unfinished and are abandoned.
+    pub async fn finish_requests(&self, grace: Duration) -> bool {
+        self.intake.close();
+        self.tasks.close();
+        match tokio::time::Instant::now().checked_add(grace) {
+            Some(deadline) => tokio::time::timeout_at(deadline, self.tasks.wait())
+                .await
+                .is_ok(),
+            None => {
+                self.tasks.wait().await;
+                true
+            }
+        }
+    }
+
+    /// Stops the engine (at once when requests were abandoned) and flushes the records:
+    /// what the database does not take within `flush` is spilled to the local file.
+    pub async fn shut_down(&self, requests_finished: bool, flush: Duration) {
+        if requests_finished {
+            self.engine.shutdown();
+        } else {
+            let _ = self.engine.shutdown_timeout(Duration::ZERO);
+        }
+        self.recorder.close(flush).await;
     }
 
     pub fn is_admin(&self, user: UserId) -> bool {
@@ -243,7 +389,7 @@ impl Service {
     /// Takes the request's place in its chat's order on the dispatcher's task, in arrival
     /// order, and hands it to the intake.
     pub fn accept(self: &Arc<Self>, request: ImageRequest) {
-        self.metrics.accepted();
+        self.events.accepted();
         if let Some(size) = request
             .input
             .size
@@ -280,11 +426,6 @@ impl Service {
                 service.admit(turn, request).await;
             }
         });
-    }
-
-    /// Stops the intake once the requests already accepted have passed it.
-    pub fn close_intake(&self) {
-        self.intake.close();
     }
 
     async fn admit(self: &Arc<Self>, mut turn: Turn, request: ImageRequest) {
@@ -474,7 +615,7 @@ impl Service {
         timings.engine = Some(engine_started.elapsed());
         timings.backend = Some(output.backend);
         timings.engine_stages = Some(output.timings);
-        self.metrics.backend_job(output.backend);
+        self.events.backend_job(output.backend);
         let input = Dimensions {
             bytes: input_bytes,
             width: output.input.width,
@@ -554,18 +695,18 @@ impl Service {
                         .remember_file_id(outcome.key, result, delivery, file_id)
                         .await;
                 }
-                self.metrics.ended(if outcome.cache_hit {
-                    metrics::Outcome::cached
+                self.events.ended(if outcome.cache_hit {
+                    Ended::Cached
                 } else {
-                    metrics::Outcome::processed
+                    Ended::Processed
                 });
-                self.metrics
-                    .record(&outcome.timings, total, outcome.cache_hit);
+                self.events
+                    .answered(&outcome.timings, total, outcome.cache_hit);
                 None
             }
             Err(error) => {
                 tracing::warn!(%error, chat = request.chat.0, "sending a result failed");
-                self.metrics.ended(metrics::Outcome::failed);
+                self.events.ended(Ended::Failed);
                 let failure = Failure::from(error);
                 self.say(request, &failure.message()).await;
                 Some(failure.kind())
@@ -594,7 +735,7 @@ impl Service {
             }
             _ => tracing::info!(error = %failure, chat = request.chat.0, "request failed"),
         }
-        self.metrics.ended(metrics::Outcome::failed);
+        self.events.ended(Ended::Failed);
         self.say(request, &failure.message()).await;
         self.record(RequestRecord {
             error_kind: Some(failure.kind()),
@@ -605,9 +746,9 @@ impl Service {
     /// A request turned away before any work (size, rate limit, full queue): count and
     /// record it, and tell the user from a task, so the dispatcher never waits on Telegram.
     fn refuse(&self, request: &ImageRequest, failure: Failure, text: Option<String>, notify: bool) {
-        self.metrics.ended(match failure {
-            Failure::RateLimited => metrics::Outcome::rate_limited,
-            _ => metrics::Outcome::refused,
+        self.events.ended(match failure {
+            Failure::RateLimited => Ended::RateLimited,
+            _ => Ended::Refused,
         });
         if notify {
             self.say_later(request, text.unwrap_or_else(|| failure.message()));
@@ -668,21 +809,5 @@ fn record_base(request: &ImageRequest, timings: &RequestTimings, total: Duration
             .map_or("none", BackendUsed::name)
             .to_string(),
         ..RequestRecord::default()
-    }
-}
-
-pub fn unix_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// "42 min", "3 s", "1 h 5 min".
-pub fn human_duration(duration: Duration) -> String {
-    let seconds = duration.as_secs().max(1);
-    match seconds {
-        0..60 => format!("{seconds} s"),
-        60..3600 => format!("{} min", seconds.div_ceil(60)),
-        _ => format!("{} h {} min", seconds / 3600, (seconds % 3600) / 60),
     }
 }

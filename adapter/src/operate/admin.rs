@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use prism_engine::LatencySummary;
 
-use crate::flow::service::{Service, human_duration, unix_millis};
-use crate::operate::figures::Figures;
+use crate::clock::human_duration;
+use crate::flow::service::Service;
+use crate::operate::operator::Operator;
 
 /// The /performance text, from the same figures as /metrics.
-pub fn performance(service: &Service) -> String {
-    let f = Figures::collect(service);
+pub fn performance(operator: &Operator) -> String {
+    let f = operator.figures();
     let r = &f.requests;
     let mut text = String::new();
     let _ = writeln!(
@@ -26,26 +27,26 @@ pub fn performance(service: &Service) -> String {
         r.cached,
         r.images_per_second()
     );
-    if !service.metrics.enabled() {
+    if !operator.metrics().enabled() {
         text.push_str("Latency tracking is off (ENABLE_PERFORMANCE_MONITORING=false).\n");
     }
     text.push_str("Latency p50 / p95 / p99:\n");
     for (stage, summary) in &r.latencies {
-        let _ = writeln!(text, "• {stage:?}: {}", percentiles(summary));
+        let _ = writeln!(text, "• {stage}: {}", percentiles(summary));
     }
     let _ = writeln!(
         text,
         "Queue: {} in progress, {} waiting (engine: {} of {} workers busy, {} queued); {} chats \
          awaiting replies; rate limit tracks {} users",
-        f.in_progress,
-        f.admission_waiting,
-        f.engine.running,
-        f.workers,
-        f.engine.queued,
-        service.order.pending_chats(),
-        service.limits.tracked_users()
+        f.flow.in_progress,
+        f.flow.admission_waiting,
+        f.flow.engine.running,
+        f.flow.workers,
+        f.flow.engine.queued,
+        f.flow.pending_chats,
+        f.flow.tracked_users
     );
-    let c = &f.cache;
+    let c = &f.flow.cache;
     let _ = writeln!(
         text,
         "Cache: {:.0}% hits ({} hits, {} of them from Redis, {} misses), {} entries, {} MiB",
@@ -68,16 +69,16 @@ pub fn performance(service: &Service) -> String {
         } else {
             ""
         },
-        f.engine.reserved_bytes >> 20,
-        f.engine.memory_budget_bytes >> 20
+        f.flow.engine.reserved_bytes >> 20,
+        f.flow.engine.memory_budget_bytes >> 20
     );
     let _ = writeln!(
         text,
         "Records: {} written, {} queued, {} spilled to disk{}",
-        f.records.written,
-        f.records.queued,
-        f.records.spilled,
-        if f.records.failing {
+        f.flow.records.written,
+        f.flow.records.queued,
+        f.flow.records.spilled,
+        if f.flow.records.failing {
             " (database failing)"
         } else {
             ""
@@ -102,11 +103,7 @@ pub fn performance(service: &Service) -> String {
         text,
         "Backends: cpu {} jobs, gpu {} ({} rerun on the CPU after GPU faults); {} Telegram \
          retries; {} jobs led here now",
-        r.cpu_jobs,
-        r.gpu_jobs,
-        f.gpu_fallbacks,
-        f.telegram_retries,
-        service.coalescer.in_flight_count()
+        r.cpu_jobs, r.gpu_jobs, f.flow.gpu_fallbacks, f.flow.telegram_retries, f.flow.jobs_led_here
     );
     text
 }
@@ -126,7 +123,7 @@ fn percentiles(summary: &LatencySummary) -> String {
 }
 
 pub async fn admin_stats(service: &Service) -> String {
-    let stats = match service.store.admin_stats(unix_millis()).await {
+    let stats = match service.admin_stats().await {
         Ok(stats) => stats,
         Err(error) => return format!("The store is not answering: {error}"),
     };

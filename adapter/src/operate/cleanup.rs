@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use crate::flow::service::Service;
 use crate::operate::metrics::CleanupTrigger;
+use crate::operate::operator::Operator;
 use crate::operate::system::resident_bytes;
 
 /// What one cleanup freed (the JSON answer of POST /cleanup).
@@ -24,31 +24,27 @@ pub struct CleanupReport {
 
 /// [`run`] off the async threads: trimming a large heap and draining the cache can take a
 /// while. `None` only if the cleanup panicked.
-pub async fn run_blocking(service: Arc<Service>, trigger: CleanupTrigger) -> Option<CleanupReport> {
-    tokio::task::spawn_blocking(move || run(&service, trigger))
+pub async fn run_blocking(
+    operator: Arc<Operator>,
+    trigger: CleanupTrigger,
+) -> Option<CleanupReport> {
+    tokio::task::spawn_blocking(move || run(&operator, trigger))
         .await
         .ok()
 }
 
-pub fn run(service: &Service, trigger: CleanupTrigger) -> CleanupReport {
+pub fn run(operator: &Operator, trigger: CleanupTrigger) -> CleanupReport {
     let resident_before = resident_bytes();
-    let cache_before = service.cache.stats();
-    let users_before = service.limits.tracked_users();
-    service.limits.cleanup();
-    if trigger == CleanupTrigger::memory_guard {
-        service.cache.clear_local();
-    } else {
-        service.cache.cleanup();
-    }
+    let trimmed = operator
+        .service()
+        .trim(trigger == CleanupTrigger::memory_guard);
     let returned_to_os = prism_engine::release_free_memory();
-    let cache_after = service.cache.stats();
-    service.metrics.cleanup_ran(trigger);
+    operator.metrics().cleanup_ran(trigger);
     let report = CleanupReport {
         trigger,
-        cache_entries_dropped: cache_before.entries.saturating_sub(cache_after.entries) as u64,
-        cache_bytes_freed: cache_before.bytes.saturating_sub(cache_after.bytes) as u64,
-        rate_limit_users_forgotten: users_before.saturating_sub(service.limits.tracked_users())
-            as u64,
+        cache_entries_dropped: trimmed.cache_entries_dropped,
+        cache_bytes_freed: trimmed.cache_bytes_freed,
+        rate_limit_users_forgotten: trimmed.rate_limit_users_forgotten,
         resident_bytes_before: resident_before,
         resident_bytes_after: resident_bytes(),
         returned_to_os,

@@ -1,28 +1,20 @@
 //! One snapshot of what the bot reports about itself, read without touching the network:
-//! the source of /metrics, /performance, the health report's numbers and the monitor.
+//! the source of /metrics, /performance, the health report's numbers and the monitor. Data
+//! only; the operator (`operator`) collects it.
 
-use prism_engine::StatsSnapshot;
+use std::time::Duration;
 
-use crate::flow::cache::CacheStats;
-use crate::flow::service::Service;
-use crate::operate::metrics::MetricsSnapshot;
-use crate::operate::monitor::Check;
-use crate::operate::system::{SystemFigures, resident_bytes};
-use crate::store::RecorderStats;
+use prism_engine::LatencySummary;
+
+use crate::flow::service::FlowSnapshot;
+use crate::operate::alert::Check;
+use crate::operate::system::SystemFigures;
 
 pub struct Figures {
-    pub requests: MetricsSnapshot,
-    /// Requests holding a slot.
-    pub in_progress: usize,
-    /// Requests waiting for a slot.
-    pub admission_waiting: usize,
-    pub workers: usize,
-    pub engine: StatsSnapshot,
-    pub cache: CacheStats,
-    pub cache_shared: bool,
-    pub records: RecorderStats,
-    pub gpu_fallbacks: u64,
-    pub telegram_retries: u64,
+    /// The request flow's own figures.
+    pub flow: FlowSnapshot,
+    /// The requests counted so far.
+    pub requests: RequestCounts,
     pub resident_bytes: Option<u64>,
     pub memory_limit_bytes: u64,
     pub guard_active: bool,
@@ -31,29 +23,32 @@ pub struct Figures {
     pub alerts: Vec<(Check, bool)>,
 }
 
-impl Figures {
-    pub fn collect(service: &Service) -> Figures {
-        let requests = service.metrics.snapshot();
-        Figures {
-            requests,
-            in_progress: service.admission.running(),
-            admission_waiting: service.admission.waiting(),
-            workers: service.engine.config().threads,
-            engine: service.engine.stats(),
-            cache: service.cache.stats(),
-            cache_shared: service.cache.is_shared(),
-            records: service.recorder.stats(),
-            gpu_fallbacks: service
-                .engine
-                .backend_status()
-                .gpu_stats
-                .map_or(0, |gpu| gpu.fallbacks),
-            telegram_retries: service.telegram.retries(),
-            resident_bytes: resident_bytes(),
-            memory_limit_bytes: service.config.memory_limit_bytes as u64,
-            guard_active: service.memory_guard.is_active(),
-            system: SystemFigures::sample(),
-            alerts: service.monitor.alerts(),
-        }
+/// The counted requests and their stage latencies (the metrics' events, summed).
+#[derive(Debug, Clone)]
+pub struct RequestCounts {
+    pub uptime: Duration,
+    pub accepted: u64,
+    pub processed: u64,
+    pub cached: u64,
+    pub failed: u64,
+    pub refused: u64,
+    pub rate_limited: u64,
+    pub cpu_jobs: u64,
+    pub gpu_jobs: u64,
+    /// Arrival-to-reply seconds of processed requests, summed, and their number.
+    pub processing_seconds_sum: f64,
+    pub processing_count: u64,
+    /// Each stage's name and its p50/p95/p99.
+    pub latencies: Vec<(&'static str, LatencySummary)>,
+}
+
+impl RequestCounts {
+    /// Requests that have ended, however.
+    pub fn ended(&self) -> u64 {
+        self.processed + self.cached + self.failed + self.refused + self.rate_limited
+    }
+
+    pub fn images_per_second(&self) -> f64 {
+        (self.processed + self.cached) as f64 / self.uptime.as_secs_f64().max(1e-3)
     }
 }

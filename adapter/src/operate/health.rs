@@ -11,8 +11,9 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::error::Elapsed;
 
-use crate::flow::service::Service;
-use crate::operate::figures::Figures;
+use crate::clock::human_duration;
+use crate::flow::service::FlowSnapshot;
+use crate::operate::operator::Operator;
 use crate::shared::redis::RedisHealth;
 use crate::store::StoreError;
 
@@ -68,7 +69,7 @@ impl HealthReport {
             "Status: {}\ninstance: {}, up {}\n",
             self.status.word(),
             self.instance,
-            crate::flow::service::human_duration(Duration::from_secs_f64(self.uptime_seconds))
+            human_duration(Duration::from_secs_f64(self.uptime_seconds))
         );
         for component in &self.components {
             let _ = writeln!(
@@ -106,19 +107,21 @@ fn component(name: &'static str, ok: bool, detail: String) -> Component {
 }
 
 /// Checks every part (the network checks at once, each bounded by a timeout).
-pub async fn report(service: &Service) -> HealthReport {
-    let figures = Figures::collect(service);
+pub async fn report(operator: &Operator) -> HealthReport {
+    let service = operator.service();
+    let figures = operator.figures();
+    let f = &figures.flow;
     let (store_ping, telegram, redis) = tokio::join!(
-        tokio::time::timeout(CHECK_TIMEOUT, service.store.ping()),
-        service.telegram.reachable(),
-        redis_health(service),
+        tokio::time::timeout(CHECK_TIMEOUT, service.store_answers()),
+        service.telegram().reachable(),
+        service.redis_health(),
     );
     let mut components = vec![
-        engine(service, &figures),
-        backend(service),
-        cache(service, &figures, redis.as_ref()),
-        store(service, &figures, store_ping),
-        rate_limiter(service, redis.as_ref()),
+        engine(f),
+        backend(f),
+        cache(f, redis.as_ref()),
+        store(f, store_ping),
+        rate_limiter(operator.config().rate_limit_per_hour, f, redis.as_ref()),
         match telegram {
             Ok(()) => component("telegram", true, "reachable".into()),
             Err(error) => component("telegram", false, format!("unreachable: {error}")),
@@ -136,7 +139,7 @@ pub async fn report(service: &Service) -> HealthReport {
                 false,
                 format!(
                     "failing for {} ({error}); in-process fallbacks in use",
-                    crate::flow::service::human_duration(for_)
+                    human_duration(for_)
                 ),
             ),
         });
@@ -147,7 +150,7 @@ pub async fn report(service: &Service) -> HealthReport {
             .map(|c| c.status)
             .max()
             .unwrap_or(Status::Ok),
-        instance: service.config.instance_id.clone(),
+        instance: operator.config().instance_id.clone(),
         uptime_seconds: figures.requests.uptime.as_secs_f64(),
         memory: MemoryReport {
             resident_bytes: figures.resident_bytes,
@@ -158,19 +161,12 @@ pub async fn report(service: &Service) -> HealthReport {
     }
 }
 
-/// Redis, when configured: a ping now, then the link's own view of recent failures.
-async fn redis_health(service: &Service) -> Option<RedisHealth> {
-    let redis = service.redis.as_ref()?;
-    let _ = redis.ping().await;
-    Some(redis.health())
-}
-
-fn engine(service: &Service, f: &Figures) -> Component {
+fn engine(f: &FlowSnapshot) -> Component {
     let counts = format!(
         "{} workers, {} running, {} queued; {} requests in progress, {} waiting",
         f.workers, f.engine.running, f.engine.queued, f.in_progress, f.admission_waiting
     );
-    if !service.engine.accepting() || service.tasks.is_closed() {
+    if !f.accepting {
         Component {
             name: "engine",
             status: Status::Down,
@@ -182,9 +178,9 @@ fn engine(service: &Service, f: &Figures) -> Component {
 }
 
 /// The engine's backend choice and the GPU it uses, or why it uses none.
-fn backend(service: &Service) -> Component {
-    let status = service.engine.backend_status();
-    let detail = match (status.gpu, status.gpu_unavailable) {
+fn backend(f: &FlowSnapshot) -> Component {
+    let status = &f.backend;
+    let detail = match (&status.gpu, &status.gpu_unavailable) {
         (Some(gpu), _) => format!("{} (GPU {}, {})", status.choice, gpu.name, gpu.device_type),
         (None, Some(reason)) => format!("{} (CPU only: {reason})", status.choice),
         (None, None) => format!("{} (CPU)", status.choice),
@@ -192,7 +188,7 @@ fn backend(service: &Service) -> Component {
     component("backend", true, detail)
 }
 
-fn cache(service: &Service, f: &Figures, redis: Option<&RedisHealth>) -> Component {
+fn cache(f: &FlowSnapshot, redis: Option<&RedisHealth>) -> Component {
     let c = &f.cache;
     let usage = format!(
         "{} entries, {} of {} MiB in process, {:.0}% hits",
@@ -202,7 +198,7 @@ fn cache(service: &Service, f: &Figures, redis: Option<&RedisHealth>) -> Compone
         c.hit_rate() * 100.0
     );
     match redis {
-        _ if !service.cache.is_shared() => component("cache", true, format!("in-process; {usage}")),
+        _ if !f.cache_shared => component("cache", true, format!("in-process; {usage}")),
         Some(RedisHealth::Failing { .. }) => component(
             "cache",
             false,
@@ -216,12 +212,8 @@ fn cache(service: &Service, f: &Figures, redis: Option<&RedisHealth>) -> Compone
     }
 }
 
-fn store(
-    service: &Service,
-    f: &Figures,
-    ping: Result<Result<(), StoreError>, Elapsed>,
-) -> Component {
-    let backend = service.store.backend_name();
+fn store(f: &FlowSnapshot, ping: Result<Result<(), StoreError>, Elapsed>) -> Component {
+    let backend = f.store_backend;
     let backlog = format!(
         "{} records queued, {} spilled to disk",
         f.records.queued, f.records.spilled
@@ -248,15 +240,14 @@ fn store(
     }
 }
 
-fn rate_limiter(service: &Service, redis: Option<&RedisHealth>) -> Component {
-    let per_hour = service.config.rate_limit_per_hour;
+fn rate_limiter(per_hour: u32, f: &FlowSnapshot, redis: Option<&RedisHealth>) -> Component {
     match redis {
         None => component(
             "rate_limiter",
             true,
             format!(
                 "{per_hour}/hour per user, in process ({} users tracked)",
-                service.limits.tracked_users()
+                f.tracked_users
             ),
         ),
         Some(RedisHealth::Connected) => component(

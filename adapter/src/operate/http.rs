@@ -15,18 +15,17 @@ use axum::routing::{get, post};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::flow::service::Service;
 use crate::operate::cleanup;
-use crate::operate::figures::Figures;
 use crate::operate::health::{self, Status};
 use crate::operate::metrics::CleanupTrigger;
+use crate::operate::operator::Operator;
 
 /// OpenMetrics text, which Prometheus scrapes natively.
 const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Binds `address` and serves until `stop`; answers the address bound (port 0 picks one).
 pub async fn serve(
-    service: Arc<Service>,
+    operator: Arc<Operator>,
     address: SocketAddr,
     stop: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
@@ -38,7 +37,7 @@ pub async fn serve(
         .route("/health", get(ready))
         .route("/metrics", get(metrics))
         .route("/cleanup", post(cleanup))
-        .with_state(service);
+        .with_state(operator);
     tokio::spawn(async move {
         let server = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
         if let Err(error) = server.await {
@@ -48,16 +47,16 @@ pub async fn serve(
     Ok(bound)
 }
 
-async fn live(State(service): State<Arc<Service>>) -> Response {
+async fn live(State(operator): State<Arc<Operator>>) -> Response {
     axum::Json(json!({
         "status": "alive",
-        "uptime_seconds": service.metrics.uptime().as_secs_f64(),
+        "uptime_seconds": operator.metrics().uptime().as_secs_f64(),
     }))
     .into_response()
 }
 
-async fn ready(State(service): State<Arc<Service>>) -> Response {
-    let report = health::report(&service).await;
+async fn ready(State(operator): State<Arc<Operator>>) -> Response {
+    let report = health::report(&operator).await;
     let code = match report.status {
         Status::Ok | Status::Degraded => StatusCode::OK,
         Status::Down => StatusCode::SERVICE_UNAVAILABLE,
@@ -65,15 +64,15 @@ async fn ready(State(service): State<Arc<Service>>) -> Response {
     (code, axum::Json(report)).into_response()
 }
 
-async fn metrics(State(service): State<Arc<Service>>) -> Response {
-    match service.metrics.render(&Figures::collect(&service)) {
+async fn metrics(State(operator): State<Arc<Operator>>) -> Response {
+    match operator.metrics().render(&operator.figures()) {
         Ok(text) => ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
-async fn cleanup(State(service): State<Arc<Service>>, headers: HeaderMap) -> Response {
-    let Some(token) = &service.config.cleanup_token else {
+async fn cleanup(State(operator): State<Arc<Operator>>, headers: HeaderMap) -> Response {
+    let Some(token) = &operator.config().cleanup_token else {
         return StatusCode::NOT_FOUND.into_response();
     };
     // The scheme name is case-insensitive (RFC 9110).
@@ -91,7 +90,7 @@ async fn cleanup(State(service): State<Arc<Service>>, headers: HeaderMap) -> Res
         )
             .into_response();
     }
-    match cleanup::run_blocking(service, CleanupTrigger::endpoint).await {
+    match cleanup::run_blocking(Arc::clone(&operator), CleanupTrigger::endpoint).await {
         Some(report) => axum::Json(report).into_response(),
         None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use prism_engine::{BackendUsed, Histogram as Percentiles, LatencySummary};
+use prism_engine::{BackendUsed, Histogram as Percentiles};
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -16,14 +16,15 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::operate::figures::Figures;
+use crate::flow::events::{Ended, FlowEvents, RequestTimings};
+use crate::operate::figures::{Figures, RequestCounts};
 
 // Label enums: each variant is spelled as its label value (prometheus-client's derive).
 
-/// How a request ended.
+/// How a request ended (the label of the flow's [`Ended`]).
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
-pub enum Outcome {
+enum Outcome {
     /// Processed by the engine and sent.
     processed,
     /// Served from the cache (or another request's job).
@@ -54,6 +55,21 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// The label value, for the reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::slot_wait => "slot_wait",
+            Stage::download => "download",
+            Stage::queue => "queue",
+            Stage::decode => "decode",
+            Stage::ops => "ops",
+            Stage::encode => "encode",
+            Stage::upload => "upload",
+            Stage::total => "total",
+            Stage::cache_hit => "cache_hit",
+        }
+    }
+
     pub const ALL: [Stage; 9] = [
         Stage::slot_wait,
         Stage::download,
@@ -101,20 +117,6 @@ struct BackendLabel {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TriggerLabel {
     trigger: CleanupTrigger,
-}
-
-/// Stage timings of one request.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RequestTimings {
-    pub admission_wait: Option<Duration>,
-    pub download: Option<Duration>,
-    /// The engine job as the bot saw it (queue and work).
-    pub engine: Option<Duration>,
-    /// The engine's own breakdown of that job.
-    pub engine_stages: Option<prism_engine::Timings>,
-    pub upload: Option<Duration>,
-    /// Which engine backend ran the operations (none for cache hits and refusals).
-    pub backend: Option<BackendUsed>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -204,24 +206,6 @@ impl Metrics {
         self.started.elapsed()
     }
 
-    pub fn accepted(&self) {
-        self.accepted.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn ended(&self, outcome: Outcome) {
-        self.outcomes.get_or_create(&OutcomeLabel { outcome }).inc();
-    }
-
-    pub fn backend_job(&self, used: BackendUsed) {
-        let backend = match used {
-            BackendUsed::Cpu => Backend::cpu,
-            BackendUsed::Gpu => Backend::gpu,
-        };
-        self.backend_jobs
-            .get_or_create(&BackendLabel { backend })
-            .inc();
-    }
-
     pub fn cleanup_ran(&self, trigger: CleanupTrigger) {
         self.cleanups.get_or_create(&TriggerLabel { trigger }).inc();
     }
@@ -234,8 +218,72 @@ impl Metrics {
         self.health_checks.inc();
     }
 
-    /// Records a finished request's stage latencies (when monitoring is on).
-    pub fn record(&self, timings: &RequestTimings, total: Duration, cache_hit: bool) {
+    fn observe(&self, stage: Stage, value: Duration) {
+        self.durations
+            .get_or_create(&StageLabel { stage })
+            .observe(value.as_secs_f64());
+        self.percentiles[stage as usize].record(value);
+    }
+
+    pub fn snapshot(&self) -> RequestCounts {
+        let count = |outcome| {
+            self.outcomes
+                .get(&OutcomeLabel { outcome })
+                .map_or(0, |counter| counter.get())
+        };
+        let jobs = |backend| {
+            self.backend_jobs
+                .get(&BackendLabel { backend })
+                .map_or(0, |counter| counter.get())
+        };
+        RequestCounts {
+            uptime: self.uptime(),
+            cpu_jobs: jobs(Backend::cpu),
+            gpu_jobs: jobs(Backend::gpu),
+            accepted: self.accepted.load(Ordering::Relaxed),
+            processed: count(Outcome::processed),
+            cached: count(Outcome::cached),
+            failed: count(Outcome::failed),
+            refused: count(Outcome::refused),
+            rate_limited: count(Outcome::rate_limited),
+            processing_seconds_sum: self.processing_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            processing_count: self.processing_count.load(Ordering::Relaxed),
+            latencies: Stage::ALL
+                .iter()
+                .map(|&stage| (stage.name(), self.percentiles[stage as usize].summary()))
+                .collect(),
+        }
+    }
+
+    /// The Prometheus text exposition: this registry's events, then `figures` read now.
+    pub fn render(&self, figures: &Figures) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        encode_registry(&mut text, &self.registry)?;
+        encode_registry(&mut text, &live_registry(figures))?;
+        encode_eof(&mut text)?;
+        Ok(text)
+    }
+}
+
+/// The flow's events, counted as they happen.
+impl FlowEvents for Metrics {
+    fn accepted(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn ended(&self, how: Ended) {
+        let outcome = match how {
+            Ended::Processed => Outcome::processed,
+            Ended::Cached => Outcome::cached,
+            Ended::Failed => Outcome::failed,
+            Ended::Refused => Outcome::refused,
+            Ended::RateLimited => Outcome::rate_limited,
+        };
+        self.outcomes.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    /// Counts a processed request's time; records stage latencies when monitoring is on.
+    fn answered(&self, timings: &RequestTimings, total: Duration, cache_hit: bool) {
         if !cache_hit {
             let micros = u64::try_from(total.as_micros()).unwrap_or(u64::MAX);
             self.processing_micros.fetch_add(micros, Ordering::Relaxed);
@@ -269,75 +317,14 @@ impl Metrics {
         }
     }
 
-    fn observe(&self, stage: Stage, value: Duration) {
-        self.durations
-            .get_or_create(&StageLabel { stage })
-            .observe(value.as_secs_f64());
-        self.percentiles[stage as usize].record(value);
-    }
-
-    pub fn snapshot(&self) -> MetricsSnapshot {
-        let count = |outcome| {
-            self.outcomes
-                .get(&OutcomeLabel { outcome })
-                .map_or(0, |counter| counter.get())
+    fn backend_job(&self, used: BackendUsed) {
+        let backend = match used {
+            BackendUsed::Cpu => Backend::cpu,
+            BackendUsed::Gpu => Backend::gpu,
         };
-        let jobs = |backend| {
-            self.backend_jobs
-                .get(&BackendLabel { backend })
-                .map_or(0, |counter| counter.get())
-        };
-        MetricsSnapshot {
-            uptime: self.uptime(),
-            cpu_jobs: jobs(Backend::cpu),
-            gpu_jobs: jobs(Backend::gpu),
-            accepted: self.accepted.load(Ordering::Relaxed),
-            processed: count(Outcome::processed),
-            cached: count(Outcome::cached),
-            failed: count(Outcome::failed),
-            refused: count(Outcome::refused),
-            rate_limited: count(Outcome::rate_limited),
-            processing_seconds_sum: self.processing_micros.load(Ordering::Relaxed) as f64 / 1e6,
-            processing_count: self.processing_count.load(Ordering::Relaxed),
-            latencies: Stage::ALL.map(|stage| (stage, self.percentiles[stage as usize].summary())),
-        }
-    }
-
-    /// The Prometheus text exposition: this registry's events, then `figures` read now.
-    pub fn render(&self, figures: &Figures) -> Result<String, std::fmt::Error> {
-        let mut text = String::new();
-        encode_registry(&mut text, &self.registry)?;
-        encode_registry(&mut text, &live_registry(figures))?;
-        encode_eof(&mut text)?;
-        Ok(text)
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct MetricsSnapshot {
-    pub uptime: Duration,
-    pub accepted: u64,
-    pub processed: u64,
-    pub cached: u64,
-    pub failed: u64,
-    pub refused: u64,
-    pub rate_limited: u64,
-    pub cpu_jobs: u64,
-    pub gpu_jobs: u64,
-    /// Arrival-to-reply seconds of processed requests, summed, and their number.
-    pub processing_seconds_sum: f64,
-    pub processing_count: u64,
-    pub latencies: [(Stage, LatencySummary); Stage::ALL.len()],
-}
-
-impl MetricsSnapshot {
-    /// Requests that have ended, however.
-    pub fn ended(&self) -> u64 {
-        self.processed + self.cached + self.failed + self.refused + self.rate_limited
-    }
-
-    pub fn images_per_second(&self) -> f64 {
-        (self.processed + self.cached) as f64 / self.uptime.as_secs_f64().max(1e-3)
+        self.backend_jobs
+            .get_or_create(&BackendLabel { backend })
+            .inc();
     }
 }
 
@@ -387,25 +374,33 @@ fn live_registry(f: &Figures) -> Registry {
         &mut r,
         "requests_in_progress",
         "Requests holding a slot (downloading, processing or uploading)",
-        f.in_progress as f64,
+        f.flow.in_progress as f64,
     );
     gauges(
         &mut r,
         "queue_depth",
         "Requests waiting: for a slot (admission) or for an engine worker (engine)",
         &[
-            (vec![("queue", "admission")], f.admission_waiting as f64),
-            (vec![("queue", "engine")], f.engine.queued as f64),
+            (
+                vec![("queue", "admission")],
+                f.flow.admission_waiting as f64,
+            ),
+            (vec![("queue", "engine")], f.flow.engine.queued as f64),
         ],
     );
-    gauge(&mut r, "workers", "Engine worker threads", f.workers as f64);
+    gauge(
+        &mut r,
+        "workers",
+        "Engine worker threads",
+        f.flow.workers as f64,
+    );
     gauge(
         &mut r,
         "worker_utilization",
         "Share of engine workers running a job",
-        f.engine.running as f64 / f.workers.max(1) as f64,
+        f.flow.engine.running as f64 / f.flow.workers.max(1) as f64,
     );
-    let cache = &f.cache;
+    let cache = &f.flow.cache;
     // Every lookup tries this process first; its misses go on to Redis when configured.
     let mut lookups = vec![
         (
@@ -418,7 +413,7 @@ fn live_registry(f: &Figures) -> Registry {
             cache.shared_hits + cache.misses,
         ),
     ];
-    if f.cache_shared {
+    if f.flow.cache_shared {
         lookups.push((
             vec![("layer", "redis"), ("result", "hit")],
             cache.shared_hits,
@@ -453,28 +448,28 @@ fn live_registry(f: &Figures) -> Registry {
         &mut r,
         "gpu_fallbacks",
         "Jobs rerun on the CPU after a GPU fault",
-        f.gpu_fallbacks,
+        f.flow.gpu_fallbacks,
     );
     counter(
         &mut r,
         "telegram_retries",
         "Bot API calls repeated after Telegram asked to retry later",
-        f.telegram_retries,
+        f.flow.telegram_retries,
     );
     gauges(
         &mut r,
         "store_backlog",
         "Records not yet in the database: queued in memory, or spilled to disk",
         &[
-            (vec![("where", "memory")], f.records.queued as f64),
-            (vec![("where", "disk")], f.records.spilled as f64),
+            (vec![("where", "memory")], f.flow.records.queued as f64),
+            (vec![("where", "disk")], f.flow.records.spilled as f64),
         ],
     );
     counter(
         &mut r,
         "store_records_written",
         "Records written to the database",
-        f.records.written,
+        f.flow.records.written,
     );
     // Figures the system could not give are left out rather than exported as 0.
     if let Some(resident) = f.resident_bytes {
@@ -497,7 +492,7 @@ fn live_registry(f: &Figures) -> Registry {
         "1 while resident memory is over the limit and new work is held back",
         f64::from(u8::from(f.guard_active)),
     );
-    let e = &f.engine;
+    let e = &f.flow.engine;
     let result = |name| vec![("result", name)];
     counters(
         &mut r,

@@ -1,209 +1,21 @@
 //! The monitoring loop (ENABLE_PERFORMANCE_MONITORING, every HEALTH_CHECK_INTERVAL):
-//! samples CPU, memory, disk, processing time, error rate and cache hit rate, compares each
-//! with its ALERT_* threshold, and logs and tells the admins in Telegram once per episode,
-//! with a message when it clears. An alert clears only once the value is 10 % of the
-//! threshold back on the good side (hysteresis), so a value wobbling around the threshold
-//! sends nothing more.
+//! samples CPU, memory, disk, processing time, error rate and cache hit rate, hands each to
+//! its alert (`alert`), and logs and tells the admins in Telegram once per episode, with a
+//! message when it clears.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use teloxide::types::ChatId;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::AlertThresholds;
-use crate::flow::service::Service;
+use crate::operate::alert::{Check, Level, Notice};
 use crate::operate::figures::Figures;
 use crate::operate::health;
+use crate::operate::operator::Operator;
 
 /// A cache hit rate is judged over at least this many lookups.
 const MIN_CACHE_LOOKUPS: u64 = 50;
-/// The band an alert must leave before it clears, as a share of its threshold.
-const HYSTERESIS: f64 = 0.1;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Check {
-    Cpu,
-    Memory,
-    Disk,
-    ProcessingTime,
-    ErrorRate,
-    CacheHitRate,
-}
-
-impl Check {
-    pub const ALL: [Check; 6] = [
-        Check::Cpu,
-        Check::Memory,
-        Check::Disk,
-        Check::ProcessingTime,
-        Check::ErrorRate,
-        Check::CacheHitRate,
-    ];
-
-    /// The metric label.
-    pub fn name(self) -> &'static str {
-        match self {
-            Check::Cpu => "cpu",
-            Check::Memory => "memory",
-            Check::Disk => "disk",
-            Check::ProcessingTime => "processing_time",
-            Check::ErrorRate => "error_rate",
-            Check::CacheHitRate => "cache_hit_rate",
-        }
-    }
-
-    fn describe(self, value: f64) -> String {
-        match self {
-            Check::Cpu => format!("CPU {value:.0}%"),
-            Check::Memory => format!("memory {value:.0}% of MEMORY_LIMIT_MB"),
-            Check::Disk => format!("disk {value:.0}% full"),
-            Check::ProcessingTime => format!("processing time {value:.1} s on average"),
-            Check::ErrorRate => format!("error rate {value:.0}%"),
-            Check::CacheHitRate => format!("cache hit rate {value:.0}%"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Clear,
-    Warning,
-    Critical,
-}
-
-/// A check's thresholds: breached above them, or below them (`below`).
-#[derive(Debug, Clone, Copy)]
-struct Rule {
-    check: Check,
-    warning: f64,
-    critical: Option<f64>,
-    below: bool,
-}
-
-impl Rule {
-    fn rules(t: &AlertThresholds) -> [Rule; 6] {
-        let above = |check, warning, critical| Rule {
-            check,
-            warning,
-            critical,
-            below: false,
-        };
-        [
-            above(Check::Cpu, t.cpu_warn, Some(t.cpu_crit)),
-            above(Check::Memory, t.memory_warn, Some(t.memory_crit)),
-            above(Check::Disk, t.disk_warn, None),
-            above(Check::ProcessingTime, t.processing_seconds, None),
-            above(Check::ErrorRate, t.error_rate, None),
-            Rule {
-                check: Check::CacheHitRate,
-                warning: t.cache_hit_min,
-                critical: None,
-                below: true,
-            },
-        ]
-    }
-
-    /// Entering a level takes crossing its threshold; staying in it only takes not being
-    /// back past the hysteresis band.
-    fn breached(&self, value: f64, threshold: f64, held: bool) -> bool {
-        if self.below {
-            let band = if held {
-                (threshold * HYSTERESIS).min(100.0 - threshold).max(0.0)
-            } else {
-                0.0
-            };
-            value < threshold + band
-        } else {
-            let band = if held { threshold * HYSTERESIS } else { 0.0 };
-            value > threshold - band
-        }
-    }
-
-    fn level(&self, value: f64, current: Level) -> Level {
-        let critical = self
-            .critical
-            .is_some_and(|c| self.breached(value, c, current >= Level::Critical));
-        if critical {
-            Level::Critical
-        } else if self.breached(value, self.warning, current >= Level::Warning) {
-            Level::Warning
-        } else {
-            Level::Clear
-        }
-    }
-}
-
-/// What a change of level calls for.
-#[derive(Debug, Clone, PartialEq)]
-enum Notice {
-    Raised(Level),
-    Cleared,
-}
-
-/// Each check's level; shared with the reports.
-pub struct Monitor {
-    rules: [Rule; 6],
-    levels: Mutex<[Level; 6]>,
-}
-
-impl Monitor {
-    pub fn new(thresholds: &AlertThresholds) -> Monitor {
-        Monitor {
-            rules: Rule::rules(thresholds),
-            levels: Mutex::new([Level::Clear; 6]),
-        }
-    }
-
-    /// Each check and whether its alert is raised.
-    pub fn alerts(&self) -> Vec<(Check, bool)> {
-        let levels = *self.levels.lock().unwrap_or_else(|p| p.into_inner());
-        Check::ALL
-            .iter()
-            .zip(levels)
-            .map(|(&check, level)| (check, level != Level::Clear))
-            .collect()
-    }
-
-    /// Applies one sample (`None`: not enough data to judge) and says what to announce.
-    fn update(&self, values: &[(Check, Option<f64>)]) -> Vec<(Check, f64, Notice)> {
-        let mut levels = self.levels.lock().unwrap_or_else(|p| p.into_inner());
-        let mut notices = Vec::new();
-        for (index, rule) in self.rules.iter().enumerate() {
-            let Some(value) = values
-                .iter()
-                .find(|(check, _)| *check == rule.check)
-                .and_then(|(_, value)| *value)
-            else {
-                continue;
-            };
-            let before = levels[index];
-            let after = rule.level(value, before);
-            levels[index] = after;
-            let notice = match (before, after) {
-                (b, a) if a > b => Some(Notice::Raised(a)),
-                (_, Level::Clear) if before != Level::Clear => Some(Notice::Cleared),
-                // Critical back to warning: still one episode; logged only.
-                _ => None,
-            };
-            if let Some(notice) = notice {
-                notices.push((rule.check, value, notice));
-            } else if after < before {
-                tracing::info!(check = rule.check.name(), value, "alert eased to a warning");
-            }
-        }
-        notices
-    }
-
-    fn threshold(&self, check: Check, level: Level) -> f64 {
-        let rule = self.rules.iter().find(|rule| rule.check == check);
-        match (rule, level) {
-            (Some(rule), Level::Critical) => rule.critical.unwrap_or(rule.warning),
-            (Some(rule), _) => rule.warning,
-            (None, _) => 0.0,
-        }
-    }
-}
 
 /// Turns cumulative figures into per-interval values.
 #[derive(Default)]
@@ -227,7 +39,7 @@ struct Previous {
 
 impl Sampler {
     fn sample(&mut self, f: &Figures, now: Instant) -> Vec<(Check, Option<f64>)> {
-        let lookups = f.cache.hits + f.cache.misses;
+        let lookups = f.flow.cache.hits + f.flow.cache.misses;
         let current = Previous {
             at: now,
             cpu_seconds: f.system.cpu_seconds,
@@ -236,7 +48,7 @@ impl Sampler {
             processing_sum: f.requests.processing_seconds_sum,
             processing_count: f.requests.processing_count,
             lookups,
-            hits: f.cache.hits,
+            hits: f.flow.cache.hits,
         };
         let memory = f
             .resident_bytes
@@ -261,7 +73,7 @@ impl Sampler {
         let errors =
             (ended > 0).then(|| (f.requests.failed - last.failed) as f64 / ended as f64 * 100.0);
         self.cache_lookups += lookups - last.lookups;
-        self.cache_hits += f.cache.hits - last.hits;
+        self.cache_hits += f.flow.cache.hits - last.hits;
         let cache = (self.cache_lookups >= MIN_CACHE_LOOKUPS).then(|| {
             let rate = self.cache_hits as f64 / self.cache_lookups as f64 * 100.0;
             (self.cache_lookups, self.cache_hits) = (0, 0);
@@ -280,8 +92,8 @@ impl Sampler {
 
 /// Runs the checks every HEALTH_CHECK_INTERVAL until `stop`: alerts when monitoring is on,
 /// and a log line whenever the health report is not ok.
-pub fn spawn(service: Arc<Service>, stop: CancellationToken) {
-    let interval = service.config.health_check_interval;
+pub fn spawn(operator: Arc<Operator>, stop: CancellationToken) {
+    let interval = operator.config().health_check_interval;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -291,32 +103,32 @@ pub fn spawn(service: Arc<Service>, stop: CancellationToken) {
                 _ = stop.cancelled() => break,
                 _ = tick.tick() => {}
             }
-            if service.config.performance_monitoring {
-                let figures = Figures::collect(&service);
+            if operator.config().performance_monitoring {
+                let figures = operator.figures();
                 let values = sampler.sample(&figures, Instant::now());
                 tracing::debug!(
                     ?values,
-                    in_progress = figures.in_progress,
+                    in_progress = figures.flow.in_progress,
                     "monitoring sample"
                 );
-                for (check, value, notice) in service.monitor.update(&values) {
-                    announce(&service, check, value, notice).await;
+                for (check, value, notice) in operator.alerts().update(&values) {
+                    announce(&operator, check, value, notice).await;
                 }
             }
-            let report = health::report(&service).await;
+            let report = health::report(&operator).await;
             if report.status != health::Status::Ok {
                 tracing::warn!(report = %report.text(), "health check: not ok");
             }
-            service.metrics.health_checked();
+            operator.metrics().health_checked();
         }
     });
 }
 
-async fn announce(service: &Service, check: Check, value: f64, notice: Notice) {
-    let instance = &service.config.instance_id;
+async fn announce(operator: &Operator, check: Check, value: f64, notice: Notice) {
+    let instance = &operator.config().instance_id;
     let text = match notice {
         Notice::Raised(level) => {
-            let threshold = service.monitor.threshold(check, level);
+            let threshold = operator.alerts().threshold(check, level);
             let word = if level == Level::Critical {
                 "CRITICAL"
             } else {
@@ -333,97 +145,16 @@ async fn announce(service: &Service, check: Check, value: f64, notice: Notice) {
             format!("✅ recovered on {instance}: {}", check.describe(value))
         }
     };
-    for admin in &service.config.admins {
+    for admin in &operator.config().admins {
         let chat = ChatId(admin.0 as i64);
         // Bounded: an unreachable Telegram must not stall the next check.
         let sent = tokio::time::timeout(
             Duration::from_secs(30),
-            service.telegram.reply(chat, None, &text),
+            operator.service().telegram().reply(chat, None, &text),
         )
         .await;
         if !matches!(sent, Ok(Ok(_))) {
             tracing::warn!(admin = admin.0, "could not send an alert to an admin");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn thresholds() -> AlertThresholds {
-        AlertThresholds {
-            cpu_warn: 80.0,
-            cpu_crit: 95.0,
-            memory_warn: 80.0,
-            memory_crit: 95.0,
-            disk_warn: 80.0,
-            processing_seconds: 15.0,
-            error_rate: 10.0,
-            cache_hit_min: 70.0,
-        }
-    }
-
-    fn notices(monitor: &Monitor, check: Check, value: f64) -> Vec<Notice> {
-        monitor
-            .update(&[(check, Some(value))])
-            .into_iter()
-            .map(|(_, _, notice)| notice)
-            .collect()
-    }
-
-    #[test]
-    fn one_message_per_episode_despite_flapping() {
-        let monitor = Monitor::new(&thresholds());
-        assert!(notices(&monitor, Check::Cpu, 50.0).is_empty());
-        assert_eq!(
-            notices(&monitor, Check::Cpu, 85.0),
-            [Notice::Raised(Level::Warning)]
-        );
-        // Around the threshold, inside the band: nothing more.
-        for value in [79.0, 81.0, 75.0, 83.0, 73.0] {
-            assert!(notices(&monitor, Check::Cpu, value).is_empty(), "{value}");
-        }
-        assert_eq!(
-            notices(&monitor, Check::Cpu, 97.0),
-            [Notice::Raised(Level::Critical)]
-        );
-        assert!(notices(&monitor, Check::Cpu, 90.0).is_empty());
-        // Down to a warning: the same episode.
-        assert!(notices(&monitor, Check::Cpu, 84.0).is_empty());
-        assert_eq!(notices(&monitor, Check::Cpu, 60.0), [Notice::Cleared]);
-        assert!(notices(&monitor, Check::Cpu, 60.0).is_empty());
-        assert_eq!(monitor.alerts()[0], (Check::Cpu, false));
-    }
-
-    #[test]
-    fn a_minimum_alerts_below_it_and_no_data_changes_nothing() {
-        let monitor = Monitor::new(&thresholds());
-        assert_eq!(
-            notices(&monitor, Check::CacheHitRate, 50.0),
-            [Notice::Raised(Level::Warning)]
-        );
-        assert!(monitor.update(&[(Check::CacheHitRate, None)]).is_empty());
-        assert!(notices(&monitor, Check::CacheHitRate, 72.0).is_empty());
-        assert_eq!(
-            notices(&monitor, Check::CacheHitRate, 80.0),
-            [Notice::Cleared]
-        );
-    }
-
-    #[test]
-    fn a_zero_threshold_raises_on_any_value_and_clears_at_zero() {
-        let monitor = Monitor::new(&AlertThresholds {
-            processing_seconds: 0.0,
-            ..thresholds()
-        });
-        assert_eq!(
-            notices(&monitor, Check::ProcessingTime, 0.2),
-            [Notice::Raised(Level::Warning)]
-        );
-        assert_eq!(
-            notices(&monitor, Check::ProcessingTime, 0.0),
-            [Notice::Cleared]
-        );
     }
 }

@@ -208,12 +208,6 @@ pub fn new_record_id(instance: &str) -> String {
     format!("{instance}-{start:x}-{n}")
 }
 
-pub(crate) fn unix_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Operation names of a canonical pipeline, without the output settings:
 /// `fit:800x800|gray|jpeg:85` → fit, gray.
 pub(crate) fn operation_names(pipeline: &str) -> impl Iterator<Item = &str> {

@@ -132,9 +132,9 @@ mod tests {
     use sqlx::{Connection, Executor, PgConnection};
 
     use super::faultproxy::FaultProxy;
+    use crate::clock::unix_millis;
     use crate::store::{
         Dimensions, Recorder, RecorderSettings, RequestRecord, SqliteStore, Store, StoreSettings,
-        unix_millis,
     };
 
     const DAY_MS: i64 = 86_400_000;

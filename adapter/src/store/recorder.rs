@@ -14,7 +14,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::spill::{Spill, SpillReader, count_lines};
-use super::{RequestRecord, Store, new_record_id, unix_millis};
+use super::{RequestRecord, Store, new_record_id};
+use crate::clock::unix_millis;
 
 /// Records per transaction: large enough to amortise a commit, small enough to bound one
 /// retry's memory and a replay chunk.

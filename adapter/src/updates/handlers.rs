@@ -14,6 +14,7 @@ use crate::flow::service::{ImageInput, ImageRequest, Service};
 use crate::flow::spec::{self, KEYBOARD_PRESETS};
 use crate::operate::admin;
 use crate::operate::health;
+use crate::operate::operator::Operator;
 use crate::updates::commands::{self, Command};
 
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
@@ -98,6 +99,7 @@ async fn on_command(
     message: Message,
     command: Command,
     service: Arc<Service>,
+    operator: Arc<Operator>,
 ) -> HandlerResult {
     let (chat, to) = (message.chat.id, message.id);
     let user = message.from.as_ref().map(|u| u.id);
@@ -113,16 +115,16 @@ async fn on_command(
         Command::Health | Command::Performance | Command::AdminStats if !is_admin => {
             "Sorry, that command is for the bot's admins; you're not allowed to use it.".to_string()
         }
-        Command::Performance => admin::performance(&service),
+        Command::Performance => admin::performance(&operator),
         Command::Health | Command::AdminStats => {
             // These wait on the store and Telegram: off the dispatcher.
-            let worker = Arc::clone(&service);
             service.spawn(async move {
+                let service = operator.service();
                 let text = match command {
-                    Command::Health => health::report(&worker).await.text(),
-                    _ => admin::admin_stats(&worker).await,
+                    Command::Health => health::report(&operator).await.text(),
+                    _ => admin::admin_stats(service).await,
                 };
-                worker.reply_later(chat, to, text);
+                service.reply_later(chat, to, text);
             });
             return Ok(());
         }

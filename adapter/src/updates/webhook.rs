@@ -21,13 +21,13 @@ use teloxide::types::Me;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::flow::service::Service;
+use crate::operate::operator::Operator;
 use crate::updates::handlers::{self, HandlerError};
 
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
 struct Intake {
-    service: Arc<Service>,
+    operator: Arc<Operator>,
     schema: UpdateHandler<HandlerError>,
     me: Me,
     secret: String,
@@ -36,7 +36,7 @@ struct Intake {
 /// Serves the webhook path of `url` on `listener` until `stop` is cancelled; the returned
 /// task ends when every request in progress has been answered.
 pub fn serve(
-    service: Arc<Service>,
+    operator: Arc<Operator>,
     me: Me,
     listener: tokio::net::TcpListener,
     url: &url::Url,
@@ -44,7 +44,7 @@ pub fn serve(
     stop: CancellationToken,
 ) -> JoinHandle<()> {
     let intake = Arc::new(Intake {
-        service,
+        operator,
         schema: handlers::schema(),
         me,
         secret,
@@ -83,8 +83,9 @@ async fn receive(State(intake): State<Arc<Intake>>, headers: HeaderMap, body: By
     };
     let deps = dptree::deps![
         update,
-        intake.service.telegram().bot.clone(),
-        Arc::clone(&intake.service),
+        intake.operator.service().telegram().bot.clone(),
+        Arc::clone(intake.operator.service()),
+        Arc::clone(&intake.operator),
         intake.me.clone()
     ];
     // Its own task: a client that disconnects must not cancel an update half-way through
