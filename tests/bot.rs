@@ -307,9 +307,11 @@ async fn rate_limit_per_user_with_admins_exempt() {
 async fn full_queue_says_retry_later_and_queued_users_learn_their_place() {
     let standin = StandIn::start().await;
     let (dir, db) = database("queue");
+    // One running, one queued: the bot holds two accepted updates, the inbox's bound.
     let settings = [
         ("MAX_CONCURRENT_REQUESTS", "1"),
         ("REQUEST_QUEUE_SIZE", "1"),
+        ("INTAKE_MAX_BACKLOG", "2"),
     ];
     let bot = start_bot(&standin, &db, &settings).await;
     standin.hold_downloads();

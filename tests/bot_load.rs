@@ -216,12 +216,15 @@ async fn hundred_users_send_photos_at_once() {
     let dir = std::env::temp_dir().join(format!("prism-bot-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let database = format!("sqlite://{}?mode=rwc", dir.join("bot.sqlite").display());
+    let intake = dir.join("intake.sqlite").display().to_string();
+    let _ = std::fs::remove_file(&intake);
     let threads = THREADS.to_string();
     let queue = users.to_string();
     let env: HashMap<&str, &str> = HashMap::from([
         ("TELEGRAM_BOT_TOKEN", TOKEN),
         ("TELEGRAM_API_URL", standin.url.as_str()),
         ("DATABASE_URL", database.as_str()),
+        ("INTAKE_QUEUE_PATH", intake.as_str()),
         ("POLLING_TIMEOUT", "1"),
         ("TELEGRAM_THROTTLE", "false"),
         ("THREAD_POOL_SIZE", threads.as_str()),

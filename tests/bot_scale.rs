@@ -321,6 +321,14 @@ async fn a_wrong_secret_is_refused_and_a_second_poller_stops() {
                 "RECORD_SPILL_PATH",
                 services.dir.join(name).display().to_string(),
             ),
+            (
+                "INTAKE_QUEUE_PATH",
+                services
+                    .dir
+                    .join(format!("{name}.intake"))
+                    .display()
+                    .to_string(),
+            ),
             ("THREAD_POOL_SIZE", "1".into()),
             ("HEALTH_ADDR", "off".into()),
         ]

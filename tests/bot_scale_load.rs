@@ -127,6 +127,7 @@ async fn embedded_throughput(standin: &StandIn, services: &Services, files: &[Fi
         services.dir.join("embedded.sqlite").display()
     );
     let spill = services.dir.join("embedded.spill").display().to_string();
+    let intake = services.dir.join("embedded.intake").display().to_string();
     let queue = files.len().to_string();
     let env: HashMap<&str, String> = [
         ("TELEGRAM_BOT_TOKEN", TOKEN.to_string()),
@@ -135,6 +136,7 @@ async fn embedded_throughput(standin: &StandIn, services: &Services, files: &[Fi
         ("POLLING_TIMEOUT", "1".into()),
         ("DATABASE_URL", db),
         ("RECORD_SPILL_PATH", spill),
+        ("INTAKE_QUEUE_PATH", intake),
         ("THREAD_POOL_SIZE", "2".into()),
         ("REQUEST_QUEUE_SIZE", queue),
         ("HEALTH_ADDR", "off".into()),

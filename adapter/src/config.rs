@@ -66,6 +66,15 @@ pub struct BotConfig {
     /// Append-only file of records the database could not take yet; replayed at start.
     pub record_spill_path: std::path::PathBuf,
     /// Shared cache, limits, locks and update ids for several instances; `None`: in-process.
+    /// The local durable queue of accepted updates (SQLite): every update without REDIS_URL,
+    /// and those accepted while Redis fails (INTAKE_QUEUE_PATH).
+    pub intake_queue_path: std::path::PathBuf,
+    /// An entry not acknowledged for this long is taken over by a live instance
+    /// (INTAKE_VISIBILITY_SECONDS); a job in progress renews its claim well within it.
+    pub intake_visibility: Duration,
+    /// Accepted updates waiting or in progress, over all instances, beyond which new ones
+    /// are refused with 429 for Telegram to retry (INTAKE_MAX_BACKLOG).
+    pub intake_max_backlog: usize,
     pub redis_url: Option<String>,
     /// Prefix of every Redis key, so several deployments (or tests) can share one server.
     pub redis_prefix: String,
@@ -114,6 +123,8 @@ pub struct AlertThresholds {
     pub error_rate: f64,
     /// Judged over windows of at least a few dozen lookups.
     pub cache_hit_min: f64,
+    /// The oldest accepted update still unanswered (ALERT_INTAKE_AGE_SECONDS).
+    pub intake_age_seconds: f64,
 }
 
 impl std::fmt::Debug for BotConfig {
@@ -125,6 +136,8 @@ impl std::fmt::Debug for BotConfig {
             .field("database_kind", &self.database_kind)
             .field("redis", &self.redis_url.is_some())
             .field("redis_prefix", &self.redis_prefix)
+            .field("intake_visibility", &self.intake_visibility)
+            .field("intake_max_backlog", &self.intake_max_backlog)
             .field("instance_id", &self.instance_id)
             .field("threads", &self.threads)
             .field("max_concurrent", &self.max_concurrent)
@@ -250,6 +263,17 @@ impl BotConfig {
                 .text("RECORD_SPILL_PATH")
                 .unwrap_or_else(|| "prism-bot-records.spill".into())
                 .into(),
+            intake_queue_path: env
+                .text("INTAKE_QUEUE_PATH")
+                .unwrap_or_else(|| "prism-bot-intake.sqlite".into())
+                .into(),
+            intake_visibility: Duration::from_secs(env.number(
+                "INTAKE_VISIBILITY_SECONDS",
+                30,
+                2,
+                86_400,
+            )?),
+            intake_max_backlog: env.number("INTAKE_MAX_BACKLOG", 10_000, 1, 10_000_000)?,
             redis_url,
             redis_prefix: env
                 .text("REDIS_KEY_PREFIX")
@@ -297,6 +321,7 @@ impl BotConfig {
                 processing_seconds: env.number("ALERT_PROCESSING_SECONDS", 15.0, 0.0, 86_400.0)?,
                 error_rate: env.number("ALERT_ERROR_RATE", 10.0, 0.0, 100.0)?,
                 cache_hit_min: env.number("ALERT_CACHE_HIT_MIN", 70.0, 0.0, 100.0)?,
+                intake_age_seconds: env.number("ALERT_INTAKE_AGE_SECONDS", 120.0, 0.0, 86_400.0)?,
             },
         };
         let alerts = &config.alerts;

@@ -23,30 +23,28 @@ mod telegram;
 mod updates;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use teloxide::dispatching::Dispatcher;
-use teloxide::error_handlers::{ErrorHandler, LoggingErrorHandler};
 use teloxide::prelude::*;
-use teloxide::stop::StopToken;
-use teloxide::update_listeners::Polling;
 use teloxide::utils::command::BotCommands;
-use teloxide::{ApiError, RequestError};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{BotConfig, ConfigError, UpdateSource};
 pub use updates::commands::Command;
 
+use flow::inbox::{Inbox, InboxError};
 use flow::service::Service;
 use operate::metrics::{CleanupTrigger, Metrics};
 use operate::operator::Operator;
 use operate::{cleanup, http as operator_http, memory_guard, monitor};
 use shared::redis::SharedRedis;
+use store::IntakeQueue;
 use store::{Recorder, RecorderSettings, Store, StoreSettings};
 use telegram::client::Telegram;
-use updates::{handlers, webhook};
+use updates::polling::{self, Poller};
+use updates::{consumer, webhook};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -56,6 +54,8 @@ pub enum StartError {
     GetMe(teloxide::RequestError),
     #[error("store: {0}")]
     Store(#[from] store::StoreError),
+    #[error("INTAKE_QUEUE_PATH: {0}")]
+    Inbox(#[from] InboxError),
     #[error("{0}")]
     Redis(#[from] shared::redis::RedisConfigError),
     #[error("engine: {0}")]
@@ -71,11 +71,7 @@ pub enum StartError {
 
 /// How updates come in, and how to stop them.
 enum Intake {
-    Polling {
-        stop_token: StopToken,
-        dispatcher: JoinHandle<()>,
-        conflict: Arc<AtomicBool>,
-    },
+    Polling(Poller),
     Webhook {
         stop: CancellationToken,
         server: JoinHandle<()>,
@@ -86,6 +82,8 @@ enum Intake {
 pub struct RunningBot {
     service: Arc<Service>,
     intake: Intake,
+    /// Takes updates out of the inbox; stopped before the requests in flight are finished.
+    consumer: (CancellationToken, JoinHandle<()>),
     background: CancellationToken,
     /// Where the operator endpoint listens (HEALTH_ADDR, with the port picked when it was 0).
     health_address: Option<std::net::SocketAddr>,
@@ -132,8 +130,23 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
     let health_addr = config.health_addr;
     let metrics = Arc::new(Metrics::new(config.performance_monitoring));
     let events = Arc::clone(&metrics);
+    let queue = IntakeQueue::open(&config.intake_queue_path).await?;
+    let inbox = Inbox::open(
+        redis.clone(),
+        queue,
+        &config.instance_id,
+        config.intake_max_backlog,
+        config.intake_visibility,
+    )
+    .await?;
     let service = Arc::new(Service::new(
-        config, telegram, store, recorder, redis, events,
+        config,
+        telegram,
+        store,
+        recorder,
+        redis,
+        Arc::new(inbox),
+        events,
     )?);
     let operator = Arc::new(Operator::new(Arc::clone(&service), metrics));
     service.start_intake();
@@ -166,12 +179,7 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
                      any webhook; run several instances with WEBHOOK_URL"
                 );
             }
-            let listener = Polling::builder(service.telegram().bot.clone())
-                .timeout(service.config().polling_timeout)
-                .delete_webhook()
-                .await
-                .build();
-            poll(&operator, listener)
+            Intake::Polling(polling::start(Arc::clone(&service)).await)
         }
         UpdateSource::Webhook {
             url,
@@ -190,8 +198,7 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
                 })?;
             let stop = CancellationToken::new();
             let server = webhook::serve(
-                Arc::clone(&operator),
-                me,
+                Arc::clone(&service),
                 listener,
                 &url,
                 secret.clone(),
@@ -204,72 +211,20 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
             Intake::Webhook { stop, server }
         }
     };
+    let consumer_stop = CancellationToken::new();
+    let consumer = consumer::spawn(
+        Arc::clone(&operator),
+        me,
+        consumer_stop.clone(),
+        background.clone(),
+    );
     Ok(RunningBot {
         service,
         intake,
+        consumer: (consumer_stop, consumer),
         background,
         health_address,
     })
-}
-
-fn poll<L>(operator: &Arc<Operator>, mut listener: L) -> Intake
-where
-    L: teloxide::update_listeners::UpdateListener<Err = RequestError> + Send + 'static,
-{
-    let stop_token = listener.stop_token();
-    let conflict = Arc::new(AtomicBool::new(false));
-    let service = operator.service();
-    let mut dispatcher = Dispatcher::builder(service.telegram().bot.clone(), handlers::schema())
-        .dependencies(dptree::deps![Arc::clone(service), Arc::clone(operator)])
-        .error_handler(LoggingErrorHandler::with_custom_text("a handler failed"))
-        .build();
-    let errors = Arc::new(PollingErrors {
-        stop_token: stop_token.clone(),
-        conflict: Arc::clone(&conflict),
-    });
-    let dispatcher = tokio::spawn(async move {
-        if let Err(error) = dispatcher
-            .try_dispatch_with_listener(listener, errors)
-            .await
-        {
-            tracing::error!(%error, "dispatching stopped");
-        }
-    });
-    Intake::Polling {
-        stop_token,
-        dispatcher,
-        conflict,
-    }
-}
-
-/// getUpdates errors: logged; a 409 Conflict means another process polls with this token,
-/// and two pollers would steal each other's updates, so this one stops.
-struct PollingErrors {
-    stop_token: StopToken,
-    conflict: Arc<AtomicBool>,
-}
-
-impl ErrorHandler<RequestError> for PollingErrors {
-    fn handle_error(
-        self: Arc<Self>,
-        error: RequestError,
-    ) -> futures::future::BoxFuture<'static, ()> {
-        if matches!(
-            error,
-            RequestError::Api(ApiError::TerminatedByOtherGetUpdates)
-        ) && !self.conflict.swap(true, Ordering::Relaxed)
-        {
-            tracing::error!(
-                "another instance is polling Telegram with this token (409 Conflict); long \
-                 polling serves one instance only: stopping. Run several instances with \
-                 WEBHOOK_URL behind a load balancer"
-            );
-            self.stop_token.stop();
-        } else if !self.conflict.load(Ordering::Relaxed) {
-            tracing::error!(%error, "receiving updates failed");
-        }
-        Box::pin(async {})
-    }
 }
 
 /// The cleanup every CLEANUP_INTERVAL (record retention runs in the recorder).
@@ -304,7 +259,7 @@ impl RunningBot {
     /// after start-up, or another instance polls); the process should then stop.
     pub fn is_dispatching(&self) -> bool {
         match &self.intake {
-            Intake::Polling { dispatcher, .. } => !dispatcher.is_finished(),
+            Intake::Polling(poller) => !poller.task.is_finished(),
             Intake::Webhook { server, .. } => !server.is_finished(),
         }
     }
@@ -312,7 +267,7 @@ impl RunningBot {
     /// True when polling stopped because another instance polls with the same token.
     pub fn lost_to_another_poller(&self) -> bool {
         match &self.intake {
-            Intake::Polling { conflict, .. } => conflict.load(Ordering::Relaxed),
+            Intake::Polling(poller) => poller.conflict.load(Ordering::Relaxed),
             Intake::Webhook { .. } => false,
         }
     }
@@ -329,14 +284,10 @@ impl RunningBot {
     /// requests were abandoned.
     pub async fn stop_within(self, grace: Duration) -> bool {
         match self.intake {
-            Intake::Polling {
-                stop_token,
-                dispatcher,
-                ..
-            } => {
-                stop_token.stop();
-                if let Err(error) = dispatcher.await {
-                    tracing::error!(%error, "the dispatcher task failed");
+            Intake::Polling(poller) => {
+                poller.stop.cancel();
+                if let Err(error) = poller.task.await {
+                    tracing::error!(%error, "the polling task failed");
                 }
             }
             Intake::Webhook { stop, server } => {
@@ -346,12 +297,19 @@ impl RunningBot {
                 }
             }
         }
+        // Updates not taken yet stay in the inbox for the next run (or another instance).
+        let (stop_consuming, consumer) = self.consumer;
+        stop_consuming.cancel();
+        if let Err(error) = consumer.await {
+            tracing::error!(%error, "the inbox consumer failed");
+        }
         let finished = self.service.finish_requests(grace).await;
         self.background.cancel();
         if !finished {
             tracing::error!("requests still unfinished after {grace:?}: abandoned");
         }
         self.service.shut_down(finished, RECORDER_FLUSH).await;
+        self.service.inbox().close().await;
         tracing::info!("stopped");
         finished
     }

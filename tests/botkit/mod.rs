@@ -66,6 +66,11 @@ pub fn bot_settings(
         + ".spill";
     env.insert("RECORD_SPILL_PATH".into(), spill);
     env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    // Accepted updates are kept beside the spill file: each bot its own queue.
+    if !env.contains_key("INTAKE_QUEUE_PATH") {
+        let intake = format!("{}.intake", env["RECORD_SPILL_PATH"]);
+        env.insert("INTAKE_QUEUE_PATH".into(), intake);
+    }
     env
 }
 

@@ -196,6 +196,14 @@ pub async fn start_instance(
         ("REDIS_KEY_PREFIX", services.prefix.clone()),
         ("DATABASE_URL", services.database_url(database)),
         ("RECORD_SPILL_PATH", spill.display().to_string()),
+        (
+            "INTAKE_QUEUE_PATH",
+            services
+                .dir
+                .join(format!("{name}.intake"))
+                .display()
+                .to_string(),
+        ),
         ("INSTANCE_ID", name.into()),
         ("THREAD_POOL_SIZE", "1".into()),
         ("ADMIN_IDS", ADMIN.to_string()),

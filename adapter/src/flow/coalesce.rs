@@ -1,8 +1,9 @@
 //! Identical requests arriving together run the engine once. In process, the first request
 //! for a cache key leads and the others wait for it; across instances (REDIS_URL) the leader
 //! also holds a Redis lock with an expiry, and requests elsewhere poll for the result it
-//! caches. A leader that dies mid-job blocks the key only until the lock expires; a leader
-//! that fails lets the next request try.
+//! caches. The leader renews its lock while it works, so the lock can expire soon after a
+//! leader dies (a crash costs identical requests seconds, not a minute); a leader that fails
+//! lets the next request try.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,8 +18,11 @@ use crate::shared::redis::SharedRedis;
 
 type Done = Shared<oneshot::Receiver<()>>;
 
-/// A job longer than this (download, engine and upload) may be run a second time elsewhere.
-const LOCK_TTL: Duration = Duration::from_secs(60);
+/// How long a lock outlives its last renewal: how long a dead leader holds up identical
+/// requests on other instances.
+const LOCK_TTL: Duration = Duration::from_secs(10);
+/// A live leader renews its lock this often.
+const LOCK_RENEW_EVERY: Duration = Duration::from_secs(3);
 /// How often a request waiting on another instance checks for its result.
 const SHARED_POLL: Duration = Duration::from_millis(20);
 
@@ -52,6 +56,8 @@ pub struct LeadGuard {
     done: Option<oneshot::Sender<()>>,
     /// The Redis lock and this holder's token, when taken.
     lock: Option<(String, String)>,
+    /// Renews the lock until dropped.
+    renewing: Option<tokio_util::sync::DropGuard>,
 }
 
 impl Coalescer {
@@ -83,6 +89,7 @@ impl Coalescer {
             key: key.to_string(),
             done: Some(done),
             lock: None,
+            renewing: None,
         };
         let Some(redis) = &self.shared else {
             return Role::Lead(guard);
@@ -95,6 +102,11 @@ impl Coalescer {
         );
         match redis.set_if_absent(&lock, &token, LOCK_TTL).await {
             Ok(true) => {
+                guard.renewing = Some(renew_while_leading(
+                    Arc::clone(redis),
+                    lock.clone(),
+                    token.clone(),
+                ));
                 guard.lock = Some((lock, token));
                 Role::Lead(guard)
             }
@@ -112,6 +124,27 @@ impl Coalescer {
     pub fn in_flight_count(&self) -> usize {
         self.in_flight().len()
     }
+}
+
+/// Renews the lock every LOCK_RENEW_EVERY until the returned guard is dropped.
+fn renew_while_leading(
+    redis: Arc<SharedRedis>,
+    lock: String,
+    token: String,
+) -> tokio_util::sync::DropGuard {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopped = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stopped.cancelled() => break,
+                _ = tokio::time::sleep(LOCK_RENEW_EVERY) => {
+                    let _ = redis.renew(&lock, &token, LOCK_TTL).await;
+                }
+            }
+        }
+    });
+    stop.drop_guard()
 }
 
 impl Follow {
@@ -150,6 +183,7 @@ impl LeadGuard {
 
     /// Lets requests on other instances stop waiting for this one (they run the job).
     pub async fn release_shared(&mut self) {
+        self.renewing = None;
         if let (Some((lock, token)), Some(redis)) = (self.lock.take(), &self.coalescer.shared) {
             let _ = redis.release(&lock, &token).await;
         }

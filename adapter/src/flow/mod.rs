@@ -6,8 +6,8 @@
 pub mod admission;
 pub mod cache;
 pub mod coalesce;
-pub mod dedup;
 pub mod events;
+pub mod inbox;
 pub mod intake;
 pub mod ordering;
 pub mod rate_limit;

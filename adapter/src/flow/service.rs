@@ -23,8 +23,8 @@ use crate::config::{BotConfig, TELEGRAM_DOWNLOAD_LIMIT, TELEGRAM_UPLOAD_LIMIT};
 use crate::flow::admission::{Admission, Ticket};
 use crate::flow::cache::{self, CacheStats, CachedResult, ResultsCache};
 use crate::flow::coalesce::{Coalescer, Follow, LeadGuard, Role};
-use crate::flow::dedup::UpdateDedup;
 use crate::flow::events::{Ended, FlowEvents, RequestTimings};
+use crate::flow::inbox::{Inbox, InboxFigures, Receipt};
 use crate::flow::intake::Intake;
 use crate::flow::ordering::{ChatOrder, Turn};
 use crate::flow::rate_limit::{Counted, Decision, UserLimits};
@@ -47,7 +47,6 @@ pub struct Service {
     store: Store,
     recorder: Recorder,
     limits: UserLimits,
-    dedup: UpdateDedup,
     coalescer: Arc<Coalescer>,
     intake: Intake<(Turn, ImageRequest)>,
     admission: Admission,
@@ -56,6 +55,10 @@ pub struct Service {
     events: Arc<dyn FlowEvents>,
     /// Shared state for several instances (REDIS_URL); `None`: everything in process.
     redis: Option<Arc<SharedRedis>>,
+    /// Accepted updates, kept until answered.
+    inbox: Arc<Inbox>,
+    /// Chats told in the last minute that the backlog is full.
+    told_busy: moka::sync::Cache<ChatId, ()>,
     /// Spawned jobs and replies; shutdown waits for all of them.
     tasks: TaskTracker,
 }
@@ -83,6 +86,7 @@ pub struct FlowSnapshot {
     pub tracked_users: usize,
     /// Jobs this instance leads for identical requests.
     pub jobs_led_here: usize,
+    pub inbox: InboxFigures,
 }
 
 /// What a cleanup of the flow's in-memory state freed.
@@ -114,6 +118,8 @@ pub struct ImageRequest {
     pub arrived: Instant,
     /// The update's id: the request's place in its chat's order.
     pub sequence: u64,
+    /// The update's claim on the inbox: acknowledged once the request's record is safe.
+    pub receipt: Option<Receipt>,
 }
 
 impl ImageRequest {
@@ -136,6 +142,9 @@ enum Step {
     Follow(Follow),
     Refused,
 }
+
+/// How often a user hears that the backlog is full.
+const BUSY_TOLD_EVERY: Duration = Duration::from_secs(60);
 
 /// A result sent by a `file_id` that Telegram no longer honours, with no bytes to upload
 /// instead (it came from the shared cache): the request is processed afresh.
@@ -227,6 +236,7 @@ impl Service {
         store: Store,
         recorder: Recorder,
         redis: Option<Arc<SharedRedis>>,
+        inbox: Arc<Inbox>,
         events: Arc<dyn FlowEvents>,
     ) -> Result<Service, EngineError> {
         let engine = Engine::new(EngineConfig {
@@ -241,12 +251,16 @@ impl Service {
         Ok(Service {
             cache: ResultsCache::new(config.cache_bytes, config.cache_ttl, shared()),
             limits: UserLimits::new(config.rate_limit_per_hour, shared(), &config.instance_id),
-            dedup: UpdateDedup::new(shared()),
             coalescer: Arc::new(Coalescer::new(shared(), &config.instance_id)),
             intake: Intake::new(),
             admission: Admission::new(config.max_concurrent, config.queue_size),
             order: Arc::new(ChatOrder::new(shared())),
             events,
+            inbox,
+            told_busy: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(BUSY_TOLD_EVERY)
+                .build(),
             tasks: TaskTracker::new(),
             redis,
             config,
@@ -255,6 +269,10 @@ impl Service {
             store,
             recorder,
         })
+    }
+
+    pub fn inbox(&self) -> &Arc<Inbox> {
+        &self.inbox
     }
 
     pub fn config(&self) -> &BotConfig {
@@ -290,6 +308,7 @@ impl Service {
             pending_chats: self.order.pending_chats(),
             tracked_users: self.limits.tracked_users(),
             jobs_led_here: self.coalescer.in_flight_count(),
+            inbox: self.inbox.figures(),
         }
     }
 
@@ -381,9 +400,28 @@ impl Service {
         self.tasks.spawn(work);
     }
 
-    /// True the first time an update is offered to any instance: Telegram re-delivers.
-    pub async fn first_delivery(&self, update_id: u32) -> bool {
-        self.dedup.first_delivery(update_id).await
+    /// An update answered before a crash and delivered again: its request is recorded (the
+    /// same record, so nothing is written twice) and the update acknowledged; no second reply.
+    pub fn record_answered(&self, record: RequestRecord, receipt: &Receipt) {
+        match receipt.on_record_safe() {
+            Some(on_safe) => self.recorder.record_then(record, on_safe),
+            None => self.recorder.record(record),
+        }
+    }
+
+    /// The inbox is full: Telegram will deliver the update again later. The user is told to
+    /// try again, once a minute at most.
+    pub fn tell_busy(&self, chat: ChatId, to: MessageId) {
+        if self.told_busy.contains_key(&chat) {
+            return;
+        }
+        self.told_busy.insert(chat, ());
+        self.events.ended(Ended::Refused);
+        self.reply_later(
+            chat,
+            to,
+            "I'm at capacity right now. Please try again in a few minutes.".into(),
+        );
     }
 
     /// Takes the request's place in its chat's order on the dispatcher's task, in arrival
@@ -712,7 +750,7 @@ impl Service {
                 Some(failure.kind())
             }
         };
-        self.record(RequestRecord {
+        let record = RequestRecord {
             input: outcome.input,
             output: Some(Dimensions {
                 bytes: result.bytes.len() as u64,
@@ -723,12 +761,16 @@ impl Service {
             delivery: Some(delivery.name().to_string()),
             error_kind,
             ..record_base(request, &outcome.timings, total)
-        });
+        };
+        self.record_reply(request, record).await;
         Ok(())
     }
 
     /// A request that could not be processed: tell the user, count and record it.
     async fn fail(&self, request: &ImageRequest, failure: Failure, timings: RequestTimings) {
+        if self.left_for_a_retry(request, &failure) {
+            return;
+        }
         match &failure {
             Failure::Engine(error) if error.kind() == ErrorKind::Internal => {
                 tracing::error!(%error, "engine failure")
@@ -737,15 +779,40 @@ impl Service {
         }
         self.events.ended(Ended::Failed);
         self.say(request, &failure.message()).await;
-        self.record(RequestRecord {
+        let record = RequestRecord {
             error_kind: Some(failure.kind()),
             ..record_base(request, &timings, request.arrived.elapsed())
-        });
+        };
+        self.record_reply(request, record).await;
+    }
+
+    /// A request stopped by this instance's shutdown stays in the inbox, for its next run or
+    /// another instance to answer; the user is told nothing and nothing is recorded yet.
+    fn left_for_a_retry(&self, request: &ImageRequest, failure: &Failure) -> bool {
+        let shutting_down = match failure {
+            Failure::ShuttingDown => true,
+            Failure::Engine(error) => error.kind() == ErrorKind::ShuttingDown,
+            _ => false,
+        };
+        match &request.receipt {
+            Some(receipt) if shutting_down => {
+                tracing::info!(
+                    chat = request.chat.0,
+                    "shutting down: left in the inbox for a retry"
+                );
+                receipt.release();
+                true
+            }
+            _ => false,
+        }
     }
 
     /// A request turned away before any work (size, rate limit, full queue): count and
     /// record it, and tell the user from a task, so the dispatcher never waits on Telegram.
     fn refuse(&self, request: &ImageRequest, failure: Failure, text: Option<String>, notify: bool) {
+        if self.left_for_a_retry(request, &failure) {
+            return;
+        }
         self.events.ended(match failure {
             Failure::RateLimited => Ended::RateLimited,
             _ => Ended::Refused,
@@ -753,14 +820,17 @@ impl Service {
         if notify {
             self.say_later(request, text.unwrap_or_else(|| failure.message()));
         }
-        self.record(RequestRecord {
-            error_kind: Some(failure.kind()),
-            ..record_base(
-                request,
-                &RequestTimings::default(),
-                request.arrived.elapsed(),
-            )
-        });
+        self.record(
+            request,
+            RequestRecord {
+                error_kind: Some(failure.kind()),
+                ..record_base(
+                    request,
+                    &RequestTimings::default(),
+                    request.arrived.elapsed(),
+                )
+            },
+        );
     }
 
     async fn say(&self, request: &ImageRequest, text: &str) {
@@ -785,15 +855,33 @@ impl Service {
         });
     }
 
-    /// Hands a record to the recorder: queued, batched and written off the reply path.
-    fn record(&self, record: RequestRecord) {
-        self.recorder.record(record);
+    /// Hands a record to the recorder: queued, batched and written off the reply path. The
+    /// request's update leaves the inbox once the record is safe.
+    fn record(&self, request: &ImageRequest, record: RequestRecord) {
+        match request.receipt.as_ref().and_then(Receipt::on_record_safe) {
+            Some(on_safe) => self.recorder.record_then(record, on_safe),
+            None => self.recorder.record(record),
+        }
+    }
+
+    /// As [`Service::record`] for a request the user got an answer to: the answer is marked
+    /// first, so the update coming back after a crash is recorded, not answered again.
+    async fn record_reply(&self, request: &ImageRequest, record: RequestRecord) {
+        if let Some(receipt) = &request.receipt {
+            receipt.replied(&record).await;
+        }
+        self.record(request, record);
     }
 }
 
 fn record_base(request: &ImageRequest, timings: &RequestTimings, total: Duration) -> RequestRecord {
     let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
     RequestRecord {
+        id: request
+            .receipt
+            .as_ref()
+            .map(Receipt::record_id)
+            .unwrap_or_default(),
         at: unix_millis(),
         user_id: request.user.0,
         username: request.username.clone(),

@@ -19,16 +19,19 @@ pub enum Check {
     ProcessingTime,
     ErrorRate,
     CacheHitRate,
+    /// Age of the oldest accepted update not yet answered.
+    IntakeAge,
 }
 
 impl Check {
-    pub const ALL: [Check; 6] = [
+    pub const ALL: [Check; 7] = [
         Check::Cpu,
         Check::Memory,
         Check::Disk,
         Check::ProcessingTime,
         Check::ErrorRate,
         Check::CacheHitRate,
+        Check::IntakeAge,
     ];
 
     /// The metric label.
@@ -40,6 +43,7 @@ impl Check {
             Check::ProcessingTime => "processing_time",
             Check::ErrorRate => "error_rate",
             Check::CacheHitRate => "cache_hit_rate",
+            Check::IntakeAge => "intake_age",
         }
     }
 
@@ -51,6 +55,7 @@ impl Check {
             Check::ProcessingTime => format!("processing time {value:.1} s on average"),
             Check::ErrorRate => format!("error rate {value:.0}%"),
             Check::CacheHitRate => format!("cache hit rate {value:.0}%"),
+            Check::IntakeAge => format!("oldest accepted update unanswered for {value:.0} s"),
         }
     }
 }
@@ -72,7 +77,7 @@ struct Rule {
 }
 
 impl Rule {
-    fn rules(t: &AlertThresholds) -> [Rule; 6] {
+    fn rules(t: &AlertThresholds) -> [Rule; 7] {
         let above = |check, warning, critical| Rule {
             check,
             warning,
@@ -91,6 +96,7 @@ impl Rule {
                 critical: None,
                 below: true,
             },
+            above(Check::IntakeAge, t.intake_age_seconds, None),
         ]
     }
 
@@ -133,15 +139,15 @@ pub enum Notice {
 
 /// Each check's level; the monitor updates it, the reports read it.
 pub struct Alerts {
-    rules: [Rule; 6],
-    levels: Mutex<[Level; 6]>,
+    rules: [Rule; 7],
+    levels: Mutex<[Level; 7]>,
 }
 
 impl Alerts {
     pub fn new(thresholds: &AlertThresholds) -> Alerts {
         Alerts {
             rules: Rule::rules(thresholds),
-            levels: Mutex::new([Level::Clear; 6]),
+            levels: Mutex::new([Level::Clear; 7]),
         }
     }
 
@@ -209,6 +215,7 @@ mod tests {
             processing_seconds: 15.0,
             error_rate: 10.0,
             cache_hit_min: 70.0,
+            intake_age_seconds: 120.0,
         }
     }
 

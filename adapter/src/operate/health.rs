@@ -122,6 +122,7 @@ pub async fn report(operator: &Operator) -> HealthReport {
         cache(f, redis.as_ref()),
         store(f, store_ping),
         rate_limiter(operator.config().rate_limit_per_hour, f, redis.as_ref()),
+        intake(f, operator.config().alerts.intake_age_seconds),
         match telegram {
             Ok(()) => component("telegram", true, "reachable".into()),
             Err(error) => component("telegram", false, format!("unreachable: {error}")),
@@ -261,4 +262,20 @@ fn rate_limiter(per_hour: u32, f: &FlowSnapshot, redis: Option<&RedisHealth>) ->
             format!("{per_hour}/hour per user, per instance while Redis fails"),
         ),
     }
+}
+
+/// The inbox: accepted updates not yet answered, and how long the oldest has waited.
+fn intake(f: &FlowSnapshot, alert_after_seconds: f64) -> Component {
+    let inbox = &f.inbox;
+    let age = inbox.oldest.unwrap_or_default();
+    let detail = format!(
+        "{} accepted updates unanswered (oldest {}), {} in progress here; {} taken over from \
+         silent instances, {} delivered again",
+        inbox.backlog,
+        human_duration(age),
+        inbox.in_progress,
+        inbox.reclaimed,
+        inbox.redelivered
+    );
+    component("intake", age.as_secs_f64() <= alert_after_seconds, detail)
 }

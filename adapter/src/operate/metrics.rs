@@ -370,6 +370,31 @@ fn live_registry(f: &Figures) -> Registry {
         "Seconds since start",
         f.requests.uptime.as_secs_f64(),
     );
+    let inbox = &f.flow.inbox;
+    gauge(
+        &mut r,
+        "intake_backlog",
+        "Accepted updates not yet answered (the deployment's stream and this instance's local queue)",
+        inbox.backlog as f64,
+    );
+    gauge(
+        &mut r,
+        "intake_oldest_seconds",
+        "Age of the oldest accepted update not yet answered",
+        inbox.oldest.map_or(0.0, |age| age.as_secs_f64()),
+    );
+    counter(
+        &mut r,
+        "intake_reclaimed",
+        "Accepted updates of a silent instance taken over by this one",
+        inbox.reclaimed,
+    );
+    counter(
+        &mut r,
+        "intake_redelivered",
+        "Accepted updates handed out again (taken over, or left by this instance's previous run)",
+        inbox.redelivered,
+    );
     gauge(
         &mut r,
         "requests_in_progress",

@@ -86,6 +86,10 @@ impl Sampler {
             (Check::ProcessingTime, processing),
             (Check::ErrorRate, errors),
             (Check::CacheHitRate, cache),
+            (
+                Check::IntakeAge,
+                Some(f.flow.inbox.oldest.map_or(0.0, |age| age.as_secs_f64())),
+            ),
         ]
     }
 }

@@ -1,3 +1,4 @@
-//! What several instances share: Redis, behind one client.
+//! What several instances share: Redis, behind one client, and the intake stream on it.
 
 pub mod redis;
+pub mod stream;

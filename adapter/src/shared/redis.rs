@@ -105,6 +105,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ";
 
+/// Extends a lock's expiry only if this instance still holds it. KEYS: the lock. ARGV: the
+/// holder's token, the new expiry (ms).
+const RENEW_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+";
+
 /// Whether an earlier request of a chat is still to reply (1) or not (0). KEYS: the chat's
 /// sorted set of pending sequence numbers. ARGV: this request's sequence, the prefix of the
 /// per-request liveness keys. Stops at the first live entry; entries whose liveness key expired
@@ -123,6 +130,7 @@ return 0
 /// Scripts are sent once and then called by their hash.
 static RATE_LIMIT: LazyLock<Script> = LazyLock::new(|| Script::new(RATE_LIMIT_SCRIPT));
 static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE_SCRIPT));
+static RENEW: LazyLock<Script> = LazyLock::new(|| Script::new(RENEW_SCRIPT));
 static EARLIER_PENDING: LazyLock<Script> = LazyLock::new(|| Script::new(EARLIER_PENDING_SCRIPT));
 
 impl SharedRedis {
@@ -171,7 +179,10 @@ impl SharedRedis {
     }
 
     /// Runs one call with the timeout and the failure bookkeeping.
-    async fn call<T, F>(&self, call: impl FnOnce(ConnectionManager) -> F) -> Result<T, Unavailable>
+    pub(super) async fn call<T, F>(
+        &self,
+        call: impl FnOnce(ConnectionManager) -> F,
+    ) -> Result<T, Unavailable>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
@@ -179,7 +190,7 @@ impl SharedRedis {
     }
 
     /// A clean-up call: tried even during the pause after a failure.
-    async fn clean_up<T, F>(
+    pub(super) async fn clean_up<T, F>(
         &self,
         call: impl FnOnce(ConnectionManager) -> F,
     ) -> Result<T, Unavailable>
@@ -307,6 +318,22 @@ impl SharedRedis {
     }
 
     /// Deletes `key` only while it still holds `token`.
+    /// Extends a lock this instance holds (with `token`) by `ttl` from now.
+    pub async fn renew(&self, key: &str, token: &str, ttl: Duration) -> Result<(), Unavailable> {
+        let (key, token) = (key.to_string(), token.to_string());
+        let ms = ttl.as_millis().max(1) as u64;
+        self.clean_up(|mut c| async move {
+            RENEW
+                .key(&key)
+                .arg(&token)
+                .arg(ms)
+                .invoke_async::<i64>(&mut c)
+                .await
+                .map(drop)
+        })
+        .await
+    }
+
     pub async fn release(&self, key: &str, token: &str) -> Result<(), Unavailable> {
         let (key, token) = (key.to_string(), token.to_string());
         self.clean_up(|mut c| async move {

@@ -2,6 +2,7 @@
 //! SQLite (embedded default) or PostgreSQL, chosen by the URL; [`Recorder`] writes them off
 //! the reply path.
 
+mod intake_queue;
 mod postgres;
 mod recorder;
 mod spill;
@@ -14,8 +15,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+pub use intake_queue::{IntakeQueue, QueuedUpdate};
 pub use postgres::PostgresStore;
-pub use recorder::{Recorder, RecorderSettings, RecorderStats};
+pub use recorder::{OnSafe, Recorder, RecorderSettings, RecorderStats};
 pub use sqlite::SqliteStore;
 
 /// One answered (or refused) request.

@@ -56,6 +56,16 @@ pub struct RecorderStats {
     pub last_error: Option<String>,
 }
 
+/// Called once a record is safe: written to the database, or appended to the spill file
+/// (which the next start replays). What waited for it (the intake's acknowledgement) may go on.
+pub type OnSafe = Box<dyn FnOnce() + Send>;
+
+/// A record on its way to the writer, with what to call once it is safe.
+struct Queued {
+    record: RequestRecord,
+    on_safe: Option<OnSafe>,
+}
+
 /// Cheap to clone: clones feed the same writer.
 #[derive(Clone)]
 pub struct Recorder {
@@ -63,7 +73,7 @@ pub struct Recorder {
 }
 
 struct Inner {
-    sender: mpsc::Sender<RequestRecord>,
+    sender: mpsc::Sender<Queued>,
     capacity: usize,
     instance_id: String,
     state: Arc<State>,
@@ -134,17 +144,32 @@ impl Recorder {
 
     /// Queues `record`, or appends it to the spill file when the queue is full (or the
     /// recorder closed). Gives it an id first when it has none.
-    pub fn record(&self, mut record: RequestRecord) {
+    pub fn record(&self, record: RequestRecord) {
+        self.queue(record, None);
+    }
+
+    /// As [`Recorder::record`], and calls `on_safe` once the record is written or spilled
+    /// (never when it is lost).
+    pub fn record_then(&self, record: RequestRecord, on_safe: OnSafe) {
+        self.queue(record, Some(on_safe));
+    }
+
+    fn queue(&self, mut record: RequestRecord, on_safe: Option<OnSafe>) {
         if record.id.is_empty() {
             record.id = new_record_id(&self.inner.instance_id);
         }
-        match self.inner.sender.try_send(record) {
+        match self.inner.sender.try_send(Queued { record, on_safe }) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(record))
-            | Err(mpsc::error::TrySendError::Closed(record)) => self
-                .inner
-                .state
-                .spill_records(std::slice::from_ref(&record)),
+            Err(mpsc::error::TrySendError::Full(queued))
+            | Err(mpsc::error::TrySendError::Closed(queued)) => {
+                if self
+                    .inner
+                    .state
+                    .spill_records(std::slice::from_ref(&queued.record))
+                {
+                    call_all(queued.on_safe);
+                }
+            }
         }
     }
 
@@ -179,19 +204,22 @@ impl Recorder {
 }
 
 impl State {
-    /// Appends to the spill file; counts the records as lost if even that fails.
-    fn spill_records(&self, records: &[RequestRecord]) {
+    /// Appends to the spill file; counts the records as lost if even that fails. True when
+    /// they are in the file.
+    fn spill_records(&self, records: &[RequestRecord]) -> bool {
         let mut spill = lock(&self.spill);
         match spill.append(records) {
             Ok(()) => {
                 self.spilled
                     .fetch_add(records.len() as u64, Ordering::Relaxed);
                 self.spill_pending.store(true, Ordering::Relaxed);
+                true
             }
             Err(error) => {
                 self.lost.fetch_add(records.len() as u64, Ordering::Relaxed);
                 tracing::error!(path = %spill.path().display(), %error, count = records.len(),
                     "could not append records to the spill file; they are lost");
+                false
             }
         }
     }
@@ -227,6 +255,20 @@ impl State {
     }
 }
 
+fn call_all(on_safe: impl IntoIterator<Item = OnSafe>) {
+    for call in on_safe {
+        call();
+    }
+}
+
+/// Splits what the queue gave into the records and their callbacks.
+fn take_into(taken: &mut Vec<Queued>, batch: &mut Vec<RequestRecord>, on_safe: &mut Vec<OnSafe>) {
+    for queued in taken.drain(..) {
+        batch.push(queued.record);
+        on_safe.extend(queued.on_safe);
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere while holding one of these leaves consistent data: keep going.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -242,21 +284,24 @@ fn deadline_of(close: &watch::Receiver<Option<Instant>>) -> Instant {
 async fn write_loop(
     store: Store,
     state: Arc<State>,
-    mut queue: mpsc::Receiver<RequestRecord>,
+    mut queue: mpsc::Receiver<Queued>,
     mut close: watch::Receiver<Option<Instant>>,
     earlier: [(PathBuf, u64); 2],
 ) {
     count_spilled(&state, earlier).await;
     let mut batch: Vec<RequestRecord> = Vec::with_capacity(MAX_BATCH);
+    let mut on_safe: Vec<OnSafe> = Vec::new();
+    let mut taken: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     let mut backoff = MIN_BACKOFF;
     let deadline = loop {
         let replaying = batch.is_empty();
         if replaying && !state.spill_pending.load(Ordering::Relaxed) {
             tokio::select! {
-                taken = queue.recv_many(&mut batch, MAX_BATCH) => {
-                    if taken == 0 {
+                count = queue.recv_many(&mut taken, MAX_BATCH) => {
+                    if count == 0 {
                         break deadline_of(&close); // every Recorder dropped
                     }
+                    take_into(&mut taken, &mut batch, &mut on_safe);
                     state.held.store(batch.len(), Ordering::Relaxed);
                     continue;
                 }
@@ -282,6 +327,7 @@ async fn write_loop(
                         .written
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
                     batch.clear();
+                    call_all(on_safe.drain(..));
                     state.held.store(0, Ordering::Relaxed);
                 }
                 state.succeeded();
@@ -297,7 +343,7 @@ async fn write_loop(
             }
         }
     };
-    flush(&store, &state, queue, batch, deadline).await;
+    flush(&store, &state, queue, batch, on_safe, deadline).await;
 }
 
 async fn write(store: &Store, records: &[RequestRecord]) -> Result<(), String> {
@@ -374,13 +420,15 @@ async fn count_spilled(state: &State, files: [(PathBuf, u64); 2]) {
 async fn flush(
     store: &Store,
     state: &State,
-    mut queue: mpsc::Receiver<RequestRecord>,
+    mut queue: mpsc::Receiver<Queued>,
     mut pending: Vec<RequestRecord>,
+    mut on_safe: Vec<OnSafe>,
     deadline: Instant,
 ) {
     queue.close(); // later records go straight to the spill file
-    while let Ok(record) = queue.try_recv() {
-        pending.push(record);
+    while let Ok(queued) = queue.try_recv() {
+        pending.push(queued.record);
+        on_safe.extend(queued.on_safe);
     }
     let mut rest: &[RequestRecord] = &pending;
     while !rest.is_empty() && !state.failing.load(Ordering::Relaxed) {
@@ -407,10 +455,14 @@ async fn flush(
             records = rest.len(),
             "records not written at shutdown; spilled for the next start"
         );
-        state.spill_records(rest);
+        if !state.spill_records(rest) {
+            // Lost: nothing that waited for these may go on as if they were safe.
+            on_safe.clear();
+        }
     }
     state.held.store(0, Ordering::Relaxed);
     state.sync_spill().await;
+    call_all(on_safe);
 }
 
 /// Deletes records older than `retention` every `interval`, starting now.

@@ -1,7 +1,8 @@
 //! The update schema (dptree): commands, images, preset buttons, everything else. Handlers
-//! answer quickly; image work is handed to the service, which spawns it.
+//! answer quickly; image work is handed to the service, which spawns it, with the update's
+//! receipt from the inbox (acknowledged once the request is recorded).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use teloxide::dispatching::{UpdateFilterExt, UpdateHandler};
@@ -10,6 +11,7 @@ use teloxide::types::{
     InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageId, ReplyMarkup, UpdateId,
 };
 
+use crate::flow::inbox::Receipt;
 use crate::flow::service::{ImageInput, ImageRequest, Service};
 use crate::flow::spec::{self, KEYBOARD_PRESETS};
 use crate::operate::admin;
@@ -23,8 +25,22 @@ type HandlerResult = Result<(), HandlerError>;
 /// Callback data of the preset buttons: this prefix plus the preset's pipeline text.
 const PRESET_PREFIX: &str = "preset:";
 
-/// Every update passes the de-duplication first: Telegram re-delivers webhook updates
-/// (possibly to another instance), and each is handled once.
+/// The update's receipt, for the handler that turns it into an image request to carry; an
+/// update that becomes none is acknowledged once its handler returns.
+#[derive(Clone, Default)]
+pub struct ReceiptSlot(Arc<Mutex<Option<Receipt>>>);
+
+impl ReceiptSlot {
+    pub fn holding(receipt: Receipt) -> ReceiptSlot {
+        ReceiptSlot(Arc::new(Mutex::new(Some(receipt))))
+    }
+
+    pub fn take(&self) -> Option<Receipt> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+/// Updates reach the schema from the inbox, de-duplicated when they were accepted.
 pub fn schema() -> UpdateHandler<HandlerError> {
     let messages = Update::filter_message()
         .branch(teloxide::filter_command::<Command, _>().endpoint(on_command))
@@ -33,11 +49,7 @@ pub fn schema() -> UpdateHandler<HandlerError> {
         )
         .endpoint(on_other_message);
     let callbacks = Update::filter_callback_query().endpoint(on_callback);
-    dptree::filter_async(|update: Update, service: Arc<Service>| async move {
-        service.first_delivery(update.id.0).await
-    })
-    .branch(messages)
-    .branch(callbacks)
+    dptree::entry().branch(messages).branch(callbacks)
 }
 
 /// The image in a message: the largest photo size, or a document that is an image.
@@ -100,6 +112,7 @@ async fn on_command(
     command: Command,
     service: Arc<Service>,
     operator: Arc<Operator>,
+    receipt: ReceiptSlot,
 ) -> HandlerResult {
     let (chat, to) = (message.chat.id, message.id);
     let user = message.from.as_ref().map(|u| u.id);
@@ -109,7 +122,7 @@ async fn on_command(
         Command::Help => commands::help_text(),
         Command::Ops => commands::ops_text(),
         Command::Again(text) => {
-            again(&message, update.id, &text, &service);
+            again(&message, update.id, &text, &service, receipt.take());
             return Ok(());
         }
         Command::Health | Command::Performance | Command::AdminStats if !is_admin => {
@@ -134,7 +147,13 @@ async fn on_command(
 }
 
 /// `/again SPEC` in reply to an image.
-fn again(message: &Message, update: UpdateId, text: &str, service: &Arc<Service>) {
+fn again(
+    message: &Message,
+    update: UpdateId,
+    text: &str,
+    service: &Arc<Service>,
+    receipt: Option<Receipt>,
+) {
     let (chat, to) = (message.chat.id, message.id);
     let Some(original) = message.reply_to_message() else {
         let hint = "Reply to a photo with /again SPEC, e.g. /again fit 800 gray.";
@@ -144,17 +163,27 @@ fn again(message: &Message, update: UpdateId, text: &str, service: &Arc<Service>
         let hint = "The message you replied to has no image; reply to a photo or image file.";
         return service.reply_later(chat, to, hint.into());
     };
-    request_or_explain(service, message, update, input, text);
+    request_or_explain(service, message, update, input, text, receipt);
 }
 
-async fn on_image(update: Update, message: Message, service: Arc<Service>) -> HandlerResult {
+async fn on_image(
+    update: Update,
+    message: Message,
+    service: Arc<Service>,
+    receipt: ReceiptSlot,
+) -> HandlerResult {
     let Some(input) = image_input(&message) else {
         return Ok(());
     };
     match message.caption() {
-        Some(caption) if !caption.trim().is_empty() => {
-            request_or_explain(&service, &message, update.id, input, caption)
-        }
+        Some(caption) if !caption.trim().is_empty() => request_or_explain(
+            &service,
+            &message,
+            update.id,
+            input,
+            caption,
+            receipt.take(),
+        ),
         _ => {
             let buttons: Vec<Vec<InlineKeyboardButton>> = KEYBOARD_PRESETS
                 .chunks(4)
@@ -191,6 +220,7 @@ fn request_or_explain(
     update: UpdateId,
     input: ImageInput,
     text: &str,
+    receipt: Option<Receipt>,
 ) {
     let arrived = Instant::now();
     let spec = match spec::parse(text) {
@@ -209,10 +239,16 @@ fn request_or_explain(
         spec,
         arrived,
         sequence: u64::from(update.0),
+        receipt,
     });
 }
 
-async fn on_callback(update: Update, query: CallbackQuery, service: Arc<Service>) -> HandlerResult {
+async fn on_callback(
+    update: Update,
+    query: CallbackQuery,
+    service: Arc<Service>,
+    receipt: ReceiptSlot,
+) -> HandlerResult {
     let arrived = Instant::now();
     let preset = preset_text(&query);
     let keyboard = query.regular_message();
@@ -263,6 +299,7 @@ async fn on_callback(update: Update, query: CallbackQuery, service: Arc<Service>
             spec,
             arrived,
             sequence: u64::from(update.id.0),
+            receipt: receipt.take(),
         });
     }
     Ok(())

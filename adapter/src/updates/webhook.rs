@@ -1,10 +1,10 @@
 //! Webhook intake for one or many instances behind a load balancer. Unlike teloxide's axum
 //! helper, which breaks several instances (a random secret per process, deleteWebhook when
-//! any one stops, 200 before the update is handled), this endpoint:
+//! any one stops, 200 before the update is safe), this endpoint:
 //! - checks the shared WEBHOOK_SECRET (Telegram's `X-Telegram-Bot-Api-Secret-Token`);
-//! - answers only after the update went through the handler schema (de-duplication, and
-//!   the request accepted into the service's tracked tasks), so shutdown, which first stops
-//!   this server and then waits for those tasks, finishes every update it acknowledged;
+//! - answers 200 only once the update is kept in the inbox (the deployment's Redis stream, or
+//!   the local queue), from which any instance answers it; at the inbox's bound, or when it
+//!   cannot be kept, it answers 429 so that Telegram sends it again later;
 //! - never calls deleteWebhook: the other instances keep serving.
 
 use std::net::SocketAddr;
@@ -15,40 +15,30 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use teloxide::dispatching::UpdateHandler;
 use teloxide::prelude::*;
-use teloxide::types::Me;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::operate::operator::Operator;
-use crate::updates::handlers::{self, HandlerError};
+use crate::flow::service::Service;
+use crate::updates::arrival::{self, Arrival};
 
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
 struct Intake {
-    operator: Arc<Operator>,
-    schema: UpdateHandler<HandlerError>,
-    me: Me,
+    service: Arc<Service>,
     secret: String,
 }
 
 /// Serves the webhook path of `url` on `listener` until `stop` is cancelled; the returned
 /// task ends when every request in progress has been answered.
 pub fn serve(
-    operator: Arc<Operator>,
-    me: Me,
+    service: Arc<Service>,
     listener: tokio::net::TcpListener,
     url: &url::Url,
     secret: String,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
-    let intake = Arc::new(Intake {
-        operator,
-        schema: handlers::schema(),
-        me,
-        secret,
-    });
+    let intake = Arc::new(Intake { service, secret });
     let path = match url.path() {
         "" => "/",
         path => path,
@@ -81,24 +71,24 @@ async fn receive(State(intake): State<Arc<Intake>>, headers: HeaderMap, body: By
             return StatusCode::OK;
         }
     };
-    let deps = dptree::deps![
-        update,
-        intake.operator.service().telegram().bot.clone(),
-        Arc::clone(intake.operator.service()),
-        Arc::clone(&intake.operator),
-        intake.me.clone()
-    ];
-    // Its own task: a client that disconnects must not cancel an update half-way through
-    // (claimed by the de-duplication but not yet accepted).
-    let handled = tokio::spawn(async move { intake.schema.dispatch(deps).await }).await;
-    match handled {
-        Ok(std::ops::ControlFlow::Break(Err(error))) => {
-            tracing::error!(%error, "a handler failed");
+    let Ok(json) = std::str::from_utf8(&body) else {
+        return StatusCode::OK; // parsed above, so UTF-8
+    };
+    // Its own task: a client that disconnects must not cancel the write half-way.
+    let service = Arc::clone(&intake.service);
+    let arrival = tokio::spawn({
+        let json = json.to_string();
+        async move { arrival::arrive(&service, &update, &json).await }
+    })
+    .await;
+    match arrival {
+        Ok(Arrival::Kept) => StatusCode::OK,
+        Ok(Arrival::TurnedAway) => StatusCode::TOO_MANY_REQUESTS,
+        Err(error) => {
+            tracing::error!(%error, "keeping an update panicked");
+            StatusCode::SERVICE_UNAVAILABLE
         }
-        Err(error) => tracing::error!(%error, "a handler panicked"),
-        Ok(std::ops::ControlFlow::Break(Ok(())) | std::ops::ControlFlow::Continue(_)) => {}
     }
-    StatusCode::OK
 }
 
 /// Compares without stopping at the first difference, so timing does not reveal the secret.

@@ -1,0 +1,260 @@
+//! Nothing accepted is lost to a hard crash: a real `prism-bot` process holding accepted photos
+//! is killed with SIGKILL (what an OOM kill, a lost node or a hard deploy does), and every photo
+//! is still answered, once, and recorded: after the restart (embedded defaults: long polling,
+//! SQLite, the local intake queue), or by the other instance, which takes over the dead one's
+//! stream entries after the visibility timeout (webhook, Redis and PostgreSQL).
+#![cfg(unix)]
+
+#[path = "../../tests/faultproxy/mod.rs"]
+mod faultproxy;
+#[path = "../../tests/scale/mod.rs"]
+mod scale;
+#[path = "../../tests/standin/mod.rs"]
+mod standin;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sqlx::Connection;
+use standin::{StandIn, TOKEN};
+
+const PHOTOS: i64 = 8;
+
+/// A `prism-bot` process; killed (SIGKILL) when dropped.
+struct BotProcess(Child);
+
+impl BotProcess {
+    fn start(env: &HashMap<&str, String>, dir: &Path) -> BotProcess {
+        let child = Command::new(env!("CARGO_BIN_EXE_prism-bot"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .current_dir(dir)
+            .envs(env)
+            .spawn()
+            .expect("start prism-bot");
+        BotProcess(child)
+    }
+
+    /// SIGKILL: no shutdown, no flush; what the process held in memory is gone.
+    fn kill(mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for BotProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn workdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("prism-bot-crash-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn photo() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/photos/dragonfly-1280.jpg"
+    ))
+    .expect("fixture")
+}
+
+fn settings(
+    standin: &StandIn,
+    dir: &Path,
+    extra: &[(&'static str, String)],
+) -> HashMap<&'static str, String> {
+    let mut env: HashMap<&str, String> = [
+        ("TELEGRAM_BOT_TOKEN", TOKEN.to_string()),
+        ("TELEGRAM_API_URL", standin.url.clone()),
+        ("TELEGRAM_THROTTLE", "false".into()),
+        ("POLLING_TIMEOUT", "1".into()),
+        ("HEALTH_ADDR", "off".into()),
+        ("THREAD_POOL_SIZE", "1".into()),
+        ("RATE_LIMIT_PER_USER", "1000".into()),
+        (
+            "RECORD_SPILL_PATH",
+            dir.join("records.spill").display().to_string(),
+        ),
+        (
+            "INTAKE_QUEUE_PATH",
+            dir.join("intake.sqlite").display().to_string(),
+        ),
+        ("RUST_LOG", "warn".into()),
+    ]
+    .into_iter()
+    .collect();
+    env.extend(extra.iter().cloned());
+    env
+}
+
+/// Waits for every photo's one answer, and checks that no chat got two.
+async fn every_photo_answered_once(standin: &StandIn, photos: &[(i64, i64)]) {
+    for &(chat, message) in photos {
+        standin.wait_reply("sendphoto", chat, message).await;
+    }
+    for &(chat, message) in photos {
+        let answers = standin
+            .calls()
+            .iter()
+            .filter(|c| {
+                c.method == "sendphoto"
+                    && c.chat_id() == Some(chat)
+                    && c.reply_to() == Some(message)
+            })
+            .count();
+        assert_eq!(answers, 1, "chat {chat} was answered {answers} times");
+    }
+}
+
+fn message_id(update: &Value) -> i64 {
+    update["message"]["message_id"]
+        .as_i64()
+        .expect("message id")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_defaults_answer_every_accepted_photo_after_a_sigkill() {
+    let standin = StandIn::start().await;
+    let dir = workdir("embedded");
+    let database = dir.join("bot.sqlite");
+    let env = settings(
+        &standin,
+        &dir,
+        &[(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", database.display()),
+        )],
+    );
+    let bot = BotProcess::start(&env, &dir);
+    standin
+        .wait_for("the bot to poll", |c| c.method == "getupdates")
+        .await;
+    // Downloads hang: the accepted photos are all in the bot's hands when it is killed.
+    standin.hold_downloads();
+    let file = standin.add_file(&photo());
+    let mut photos = Vec::new();
+    let mut last_update = 0;
+    for user in 100..100 + PHOTOS {
+        let update = standin.photo_update(user, user, &file, Some("fit 64"));
+        last_update = update["update_id"].as_i64().expect("update id");
+        photos.push((user, message_id(&update)));
+        standin.push_update(update);
+    }
+    // Telegram was told every one arrived: the offset moved past the last.
+    standin
+        .wait_for("every update confirmed", |c| {
+            c.method == "getupdates" && c.params["offset"].as_i64() > Some(last_update)
+        })
+        .await;
+    standin
+        .wait_for("a job to start", |c| c.method == "getfile")
+        .await;
+    bot.kill();
+    assert_eq!(standin.count("sendphoto"), 0, "answered before the kill");
+
+    standin.release_downloads();
+    let restarted = BotProcess::start(&env, &dir);
+    every_photo_answered_once(&standin, &photos).await;
+    // Every answered request is recorded.
+    let url = format!("sqlite://{}", database.display());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let recorded = loop {
+        let count: i64 = match sqlx::SqliteConnection::connect(&url).await {
+            Ok(mut db) => sqlx::query_scalar("SELECT COUNT(*) FROM requests")
+                .fetch_one(&mut db)
+                .await
+                .unwrap_or(0),
+            Err(_) => 0,
+        };
+        if count >= PHOTOS || Instant::now() > deadline {
+            break count;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(recorded, PHOTOS);
+    drop(restarted);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_other_instance_answers_what_a_killed_one_had_accepted() {
+    let Some(services) = scale::Services::create("crash").await else {
+        return;
+    };
+    let standin = StandIn::start().await;
+    let instance = |name: &'static str, port: u16| {
+        let dir = services.dir.join(name);
+        std::fs::create_dir_all(&dir).expect("instance dir");
+        let env = settings(
+            &standin,
+            &dir,
+            &[
+                ("WEBHOOK_URL", "http://127.0.0.1:9/telegram".into()),
+                ("WEBHOOK_LISTEN", format!("127.0.0.1:{port}")),
+                ("WEBHOOK_SECRET", scale::SECRET.into()),
+                ("REDIS_URL", services.redis_url(None)),
+                ("REDIS_KEY_PREFIX", services.prefix.clone()),
+                ("DATABASE_URL", services.database_url(None)),
+                ("INSTANCE_ID", name.into()),
+                // A dead instance's entries are taken over after 3 s.
+                ("INTAKE_VISIBILITY_SECONDS", "3".into()),
+            ],
+        );
+        (
+            BotProcess::start(&env, &dir),
+            format!("http://127.0.0.1:{port}/telegram"),
+        )
+    };
+    let (first, first_hook) = instance("first", scale::free_port());
+    let (second, second_hook) = instance("second", scale::free_port());
+    for hook in [&first_hook, &second_hook] {
+        wait_listening(hook).await;
+    }
+    standin.hold_downloads();
+    let file = standin.add_file(&photo());
+    let mut photos = Vec::new();
+    for user in 200..200 + PHOTOS {
+        let update = standin.photo_update(user, user, &file, Some("fit 64"));
+        let hook = if user % 2 == 0 {
+            &first_hook
+        } else {
+            &second_hook
+        };
+        // 200: kept in the stream.
+        assert_eq!(standin.deliver_to(hook, &update).await, 200);
+        photos.push((user, message_id(&update)));
+    }
+    standin
+        .wait_for("a job to start", |c| c.method == "getfile")
+        .await;
+    first.kill();
+    standin.release_downloads();
+    every_photo_answered_once(&standin, &photos).await;
+    assert_eq!(services.wait_for_records(PHOTOS).await, (PHOTOS, PHOTOS));
+    drop(second);
+    services.remove().await;
+}
+
+/// Waits until the instance's webhook answers (it listens before it is ready to keep updates).
+async fn wait_listening(hook: &str) {
+    let address = hook
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .expect("address")
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(&address).await.is_err() {
+        assert!(Instant::now() < deadline, "{hook} never listened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
