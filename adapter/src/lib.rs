@@ -160,6 +160,9 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
         tracing::warn!(%error, "could not publish the command list");
     }
     let background = CancellationToken::new();
+    if let Some(redis) = service.redis() {
+        redis.spawn_probe(background.clone());
+    }
     spawn_cleanup(&operator, background.clone());
     monitor::spawn(Arc::clone(&operator), background.clone());
     memory_guard::spawn(Arc::clone(&operator), background.clone());

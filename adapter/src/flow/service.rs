@@ -284,6 +284,11 @@ impl Service {
         &self.engine
     }
 
+    /// The shared Redis (REDIS_URL), when configured.
+    pub fn redis(&self) -> Option<&Arc<SharedRedis>> {
+        self.redis.as_ref()
+    }
+
     /// True when several instances share state through Redis.
     pub fn is_shared(&self) -> bool {
         self.redis.is_some()

@@ -4,16 +4,18 @@
 //! [`Unavailable`] at once and use their in-process fallback, so a Redis outage costs one
 //! timeout, not one per request. The connection manager reconnects when the connection
 //! drops; after a few failures in a row (timeouts on a half-open connection do not drop it) a
-//! fresh manager replaces it. The first call after the pause finds out whether Redis is back.
+//! fresh manager replaces it. A background probe tries Redis every second while it fails, so
+//! requests fail fast for the whole outage and the first one after it is shared again.
 //! Clean-up calls (releasing a lock, ending a turn, storing a result) ignore the pause: left
 //! undone they would make other instances wait for an expiry.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncTypedCommands, Script};
+use tokio_util::sync::CancellationToken;
 
 /// A local Redis answers in well under a millisecond; longer means trouble (and, since the
 /// intake waits on these calls, would slow every request).
@@ -24,6 +26,8 @@ const CALL_DEADLINE: Duration = Duration::from_millis(350);
 const REBUILD_AFTER_FAILURES: u32 = 3;
 /// After a failure, calls fail fast for this long before Redis is tried again.
 const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
+/// How often the background probe tries a failing Redis.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// Redis did not answer (or answered with an error); the caller falls back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +44,9 @@ pub struct SharedRedis {
     state: Mutex<LinkState>,
     /// Set while a failure is recent; read on every call without the lock.
     failing: AtomicBool,
+    /// A background probe finds out when Redis is back: while it runs, calls during a failure
+    /// fail fast instead of each trying once the pause is over.
+    probing: AtomicBool,
 }
 
 #[derive(Default)]
@@ -144,6 +151,7 @@ impl SharedRedis {
             prefix: prefix.to_string(),
             state: Mutex::new(LinkState::default()),
             failing: AtomicBool::new(false),
+            probing: AtomicBool::new(false),
         })
     }
 
@@ -210,10 +218,11 @@ impl SharedRedis {
     {
         if pause == Pause::Respect
             && self.failing.load(Ordering::Relaxed)
-            && self
-                .state()
-                .paused_until
-                .is_some_and(|until| Instant::now() < until)
+            && (self.probing.load(Ordering::Relaxed)
+                || self
+                    .state()
+                    .paused_until
+                    .is_some_and(|until| Instant::now() < until))
         {
             return Err(Unavailable);
         }
@@ -255,6 +264,28 @@ impl SharedRedis {
         }
         state.last_error = Some(error);
         Unavailable
+    }
+
+    /// Pings Redis every PROBE_EVERY while it fails, until `stop`: the reconnect happens here,
+    /// so the first request after Redis returns is shared again, and no request waits for a
+    /// timeout during the outage.
+    pub fn spawn_probe(self: &Arc<Self>, stop: CancellationToken) {
+        self.probing.store(true, Ordering::Relaxed);
+        let redis = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(PROBE_EVERY) => {}
+                }
+                if redis.failing.load(Ordering::Relaxed) {
+                    let _ = redis
+                        .clean_up(|mut c| async move { c.ping().await.map(drop) })
+                        .await;
+                }
+            }
+            redis.probing.store(false, Ordering::Relaxed);
+        });
     }
 
     pub async fn ping(&self) -> Result<(), Unavailable> {
