@@ -12,6 +12,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# cargo-fuzz compiles every crate as one codegen unit unless told otherwise: the fastest
+# executions, and the slowest build by far. The smoke, which runs each target for seconds,
+# builds with 16 (FUZZ_CODEGEN_UNITS); a long run keeps cargo-fuzz's default. Build and run
+# must agree, or the run builds everything again.
+build_options() {
+    [ -n "${FUZZ_CODEGEN_UNITS:-}" ] && echo "--codegen-units=$FUZZ_CODEGEN_UNITS"
+    true
+}
+
 targets() { sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^prism-fuzz$'; }
 
 # Largest input each target is given: images up to 256 KiB, text and JSON small.
@@ -63,7 +72,7 @@ run() {
     [ "$jobs" -gt 1 ] && parallel=(-jobs="$jobs" -workers="$jobs")
     build_seeds "$target"
     mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
-    cargo +nightly fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" "fuzz/seeds-built/$target" -- \
+    cargo +nightly fuzz run --fuzz-dir fuzz $(build_options) "$target" "fuzz/corpus/$target" "fuzz/seeds-built/$target" -- \
         -max_total_time="$seconds" -max_len="$(max_len "$target")" -timeout="${TIMEOUT:-5}" \
         -rss_limit_mb=2048 "${parallel[@]}" ${FUZZ_SEED:+-seed="$FUZZ_SEED"} -print_final_stats=1 \
         -artifact_prefix="fuzz/artifacts/$target/"
@@ -75,7 +84,8 @@ case "${1:-}" in
     smoke)
         # A fixed random seed: every submission explores the same inputs first.
         export FUZZ_SEED=${FUZZ_SEED:-1}
-        cargo +nightly fuzz build --fuzz-dir fuzz
+        export FUZZ_CODEGEN_UNITS=${FUZZ_CODEGEN_UNITS:-16}
+        cargo +nightly fuzz build --fuzz-dir fuzz $(build_options)
         log=$(mktemp)
         for target in $(targets); do
             if ! run "$target" "${2:-6}" >"$log" 2>&1; then
