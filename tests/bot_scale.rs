@@ -416,3 +416,45 @@ async fn identical_requests_of_one_chat_arriving_out_of_order_both_reply_in_orde
     stop_all(vec![a, b]).await;
     services.remove().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_inbox_answers_429_and_keeps_telegrams_retry_once_there_is_room() {
+    let Some(services) = Services::create("inbox_full").await else {
+        return;
+    };
+    let standin = StandIn::start().await;
+    let bound = [("INTAKE_MAX_BACKLOG", "2")];
+    let a = start_instance(&standin, &services, "a", None, None, &bound).await;
+    standin.hold_downloads();
+    let file = standin.add_file(&photo_bytes());
+    let first = send_photo(&standin, &a, 700, &file, "fit 40").await;
+    let second = send_photo(&standin, &a, 701, &file, "fit 41").await;
+    let third = standin.photo_update(702, 702, &file, Some("fit 42"));
+    // Over the bound: Telegram is told to send it again later, never 200-and-drop; the user
+    // is told to try again.
+    assert_eq!(standin.deliver_to(&a.hook, &third).await, 429);
+    let told = standin
+        .wait_for("the user told", |c| {
+            c.method == "sendmessage" && c.chat_id() == Some(702)
+        })
+        .await;
+    assert!(told.text().contains("try again"), "{}", told.text());
+    standin.release_downloads();
+    for (user, update) in [(700, &first), (701, &second)] {
+        standin
+            .wait_reply("sendphoto", user, message_id(update))
+            .await;
+    }
+    // Telegram's retry, once the two are answered, is kept and answered.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while standin.deliver_to(&a.hook, &third).await != 200 {
+        assert!(Instant::now() < deadline, "the retry was never kept");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    standin
+        .wait_reply("sendphoto", 702, message_id(&third))
+        .await;
+    assert_eq!(services.wait_for_records(3).await, (3, 3));
+    stop_all(vec![a]).await;
+    services.remove().await;
+}

@@ -112,7 +112,7 @@ impl Inbox {
         if let Some(redis) = &redis
             && redis.intake_prepare().await.is_err()
         {
-            tracing::warn!("the intake stream could not be prepared yet; retried while reading");
+            tracing::warn!("the intake stream could not be prepared yet: it is when first read");
         }
         Ok(Inbox {
             redis,
@@ -215,14 +215,10 @@ impl Inbox {
             }
             left = room - taken.len();
         }
-        if left > 0 {
-            match redis.intake_read(&self.consumer, left, false).await {
-                Ok(entries) => self.stream_deliveries(entries, false, &mut taken).await,
-                Err(_) => {
-                    // A stream deleted or never prepared: prepare it for the next read.
-                    let _ = redis.intake_prepare().await;
-                }
-            }
+        if left > 0
+            && let Ok(entries) = redis.intake_read(&self.consumer, left, false).await
+        {
+            self.stream_deliveries(entries, false, &mut taken).await;
         }
         taken
     }
@@ -468,4 +464,240 @@ impl Drop for ReceiptInner {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Against the Redis at `PRISM_TEST_REDIS_URL` (default 127.0.0.1:6379), each test under a key
+/// prefix of its own; without a server these fail under CI=true and are skipped elsewhere.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Setup {
+        redis: Arc<SharedRedis>,
+        prefix: String,
+        dir: std::path::PathBuf,
+    }
+
+    impl Setup {
+        async fn new(test: &str) -> Option<Setup> {
+            let url = std::env::var("PRISM_TEST_REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+            let prefix = format!("prism-test:inbox-{test}-{}:", std::process::id());
+            let redis = Arc::new(SharedRedis::connect(&url, &prefix).expect("Redis URL"));
+            if redis.ping().await.is_err() {
+                assert!(
+                    !std::env::var("CI").is_ok_and(|ci| ci == "true"),
+                    "Redis at PRISM_TEST_REDIS_URL does not answer"
+                );
+                eprintln!("skipped: Redis does not answer");
+                return None;
+            }
+            let dir = std::env::temp_dir().join(prefix.replace(':', "-"));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            Some(Setup { redis, prefix, dir })
+        }
+
+        async fn inbox(&self, consumer: &str, bound: usize, visibility: Duration) -> Arc<Inbox> {
+            self.inbox_on(Some(Arc::clone(&self.redis)), consumer, bound, visibility)
+                .await
+        }
+
+        async fn inbox_on(
+            &self,
+            redis: Option<Arc<SharedRedis>>,
+            consumer: &str,
+            bound: usize,
+            visibility: Duration,
+        ) -> Arc<Inbox> {
+            let queue = IntakeQueue::open(&self.dir.join(format!("{consumer}.sqlite")))
+                .await
+                .expect("local queue");
+            Arc::new(
+                Inbox::open(redis, queue, consumer, bound, visibility)
+                    .await
+                    .expect("inbox"),
+            )
+        }
+
+        async fn remove(self) {
+            let client = redis::Client::open(
+                std::env::var("PRISM_TEST_REDIS_URL")
+                    .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            )
+            .expect("URL");
+            if let Ok(mut c) = client.get_multiplexed_async_connection().await {
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(format!("{}*", self.prefix))
+                    .query_async(&mut c)
+                    .await
+                    .unwrap_or_default();
+                if !keys.is_empty() {
+                    let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query_async(&mut c).await;
+                }
+            }
+            std::fs::remove_dir_all(&self.dir).ok();
+        }
+    }
+
+    fn update(id: u32) -> String {
+        format!("{{\"update_id\":{id}}}")
+    }
+
+    async fn backlog(inbox: &Inbox) -> u64 {
+        inbox.refresh_backlog().await;
+        inbox.figures().backlog
+    }
+
+    #[tokio::test]
+    async fn a_dead_consumers_entries_are_taken_over_with_their_reply_marker() {
+        let Some(setup) = Setup::new("takeover").await else {
+            return;
+        };
+        let visibility = Duration::from_millis(800);
+        let first = setup.inbox("first", 100, visibility).await;
+        assert_eq!(
+            first.offer(1, &update(1)).await.expect("offer"),
+            Offered::Kept
+        );
+        // Telegram delivering it again, to either instance: kept once.
+        assert_eq!(
+            first.offer(1, &update(1)).await.expect("offer"),
+            Offered::Duplicate
+        );
+        assert_eq!(
+            first.offer(2, &update(2)).await.expect("offer"),
+            Offered::Kept
+        );
+        let taken = first.take(10).await;
+        assert_eq!(
+            taken.iter().map(|d| d.update_id).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert!(taken.iter().all(|d| d.replied.is_none()));
+        let record = RequestRecord {
+            id: taken[0].receipt.record_id(),
+            user_id: 7,
+            ..RequestRecord::default()
+        };
+        taken[0].receipt.replied(&record).await;
+        // The first instance dies here: nothing acknowledged.
+        drop(taken);
+        drop(first);
+
+        let second = setup.inbox("second", 100, visibility).await;
+        assert!(
+            second.take(10).await.is_empty(),
+            "taken over before the timeout"
+        );
+        tokio::time::sleep(visibility + Duration::from_millis(300)).await;
+        let taken = second.take(10).await;
+        assert_eq!(
+            taken.iter().map(|d| d.update_id).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        // Replied before the crash: recorded again, not answered again.
+        assert_eq!(taken[0].replied.as_ref(), Some(&record));
+        assert_eq!(taken[1].replied, None);
+        let figures = second.figures();
+        assert_eq!((figures.reclaimed, figures.redelivered), (2, 2));
+        for delivery in &taken {
+            delivery.receipt.acknowledge();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(backlog(&second).await, 0);
+        assert_eq!(second.in_progress(), 0);
+        setup.remove().await;
+    }
+
+    #[tokio::test]
+    async fn a_renewed_claim_is_never_taken_from_a_live_instance() {
+        let Some(setup) = Setup::new("renewed").await else {
+            return;
+        };
+        let visibility = Duration::from_millis(900);
+        let worker = setup.inbox("worker", 100, visibility).await;
+        worker.offer(5, &update(5)).await.expect("offer");
+        let taken = worker.take(10).await;
+        assert_eq!(taken.len(), 1);
+        let other = setup.inbox("other", 100, visibility).await;
+        // A job three times longer than the visibility timeout, renewing as it goes.
+        for _ in 0..9 {
+            tokio::time::sleep(visibility / 3).await;
+            worker.renew_claims().await;
+            assert!(other.take(10).await.is_empty(), "taken from a live worker");
+        }
+        taken[0].receipt.acknowledge();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(backlog(&worker).await, 0);
+        setup.remove().await;
+    }
+
+    #[tokio::test]
+    async fn the_bound_turns_updates_away_in_the_stream_and_in_the_local_queue() {
+        let Some(setup) = Setup::new("bound").await else {
+            return;
+        };
+        let shared = setup.inbox("shared", 2, Duration::from_secs(30)).await;
+        for id in [1, 2] {
+            assert_eq!(
+                shared.offer(id, &update(id)).await.expect("offer"),
+                Offered::Kept
+            );
+        }
+        assert_eq!(
+            shared.offer(3, &update(3)).await.expect("offer"),
+            Offered::Full
+        );
+        // Turned away, not remembered: Telegram's retry is kept once there is room.
+        let taken = shared.take(10).await;
+        taken[0].receipt.acknowledge();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            shared.offer(3, &update(3)).await.expect("offer"),
+            Offered::Kept
+        );
+
+        let local = setup
+            .inbox_on(None, "local", 1, Duration::from_secs(30))
+            .await;
+        assert_eq!(
+            local.offer(8, &update(8)).await.expect("offer"),
+            Offered::Kept
+        );
+        assert_eq!(
+            local.offer(9, &update(9)).await.expect("offer"),
+            Offered::Full
+        );
+        setup.remove().await;
+    }
+
+    #[tokio::test]
+    async fn while_redis_fails_updates_are_kept_locally_and_answered_from_there() {
+        let Some(setup) = Setup::new("fallback").await else {
+            return;
+        };
+        // Nothing listens there: every Redis call fails.
+        let closed = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            probe.local_addr().expect("address").port()
+        };
+        let down = Arc::new(
+            SharedRedis::connect(&format!("redis://127.0.0.1:{closed}"), &setup.prefix)
+                .expect("URL"),
+        );
+        let inbox = setup
+            .inbox_on(Some(down), "fallback", 100, Duration::from_secs(30))
+            .await;
+        assert_eq!(
+            inbox.offer(11, &update(11)).await.expect("offer"),
+            Offered::Kept
+        );
+        let taken = inbox.take(10).await;
+        assert_eq!(taken.iter().map(|d| d.update_id).collect::<Vec<_>>(), [11]);
+        taken[0].receipt.acknowledge();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(backlog(&inbox).await, 0);
+        setup.remove().await;
+    }
 }

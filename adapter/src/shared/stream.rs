@@ -11,8 +11,9 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use redis::Script;
+use redis::aio::ConnectionManager;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use redis::{RedisResult, Script};
 
 use super::redis::{SharedRedis, Unavailable};
 
@@ -90,21 +91,8 @@ impl SharedRedis {
     /// Creates the consumer group (and the stream) unless they exist.
     pub async fn intake_prepare(&self) -> Result<(), Unavailable> {
         let key = self.intake_key();
-        self.call(|mut c| async move {
-            let created: redis::RedisResult<()> = redis::cmd("XGROUP")
-                .arg("CREATE")
-                .arg(&key)
-                .arg(GROUP)
-                .arg("0")
-                .arg("MKSTREAM")
-                .query_async(&mut c)
-                .await;
-            match created {
-                Err(error) if error.code() == Some("BUSYGROUP") => Ok(()),
-                other => other,
-            }
-        })
-        .await
+        self.call(|mut c| async move { create_group(&mut c, &key).await })
+            .await
     }
 
     /// Appends an update once, unless the stream holds `bound` entries.
@@ -147,7 +135,7 @@ impl SharedRedis {
         let (key, consumer) = (self.intake_key(), consumer.to_string());
         let reply: Option<StreamReadReply> = self
             .call(|mut c| async move {
-                redis::cmd("XREADGROUP")
+                let read = redis::cmd("XREADGROUP")
                     .arg("GROUP")
                     .arg(GROUP)
                     .arg(&consumer)
@@ -157,7 +145,8 @@ impl SharedRedis {
                     .arg(&key)
                     .arg(if own_pending { "0" } else { ">" })
                     .query_async(&mut c)
-                    .await
+                    .await;
+                or_recreated(read, &mut c, &key).await
             })
             .await?;
         Ok(reply
@@ -179,7 +168,7 @@ impl SharedRedis {
         let (key, consumer) = (self.intake_key(), consumer.to_string());
         let reply: StreamAutoClaimReply = self
             .call(|mut c| async move {
-                redis::cmd("XAUTOCLAIM")
+                let claimed = redis::cmd("XAUTOCLAIM")
                     .arg(&key)
                     .arg(GROUP)
                     .arg(&consumer)
@@ -188,7 +177,8 @@ impl SharedRedis {
                     .arg("COUNT")
                     .arg(count)
                     .query_async(&mut c)
-                    .await
+                    .await;
+                or_recreated(claimed, &mut c, &key).await
             })
             .await?;
         Ok(reply
@@ -206,7 +196,7 @@ impl SharedRedis {
         }
         let (key, consumer, ids) = (self.intake_key(), consumer.to_string(), ids.to_vec());
         self.clean_up(|mut c| async move {
-            redis::cmd("XCLAIM")
+            let renewed = redis::cmd("XCLAIM")
                 .arg(&key)
                 .arg(GROUP)
                 .arg(&consumer)
@@ -215,7 +205,8 @@ impl SharedRedis {
                 .arg("JUSTID")
                 .query_async::<redis::Value>(&mut c)
                 .await
-                .map(drop)
+                .map(drop);
+            or_recreated(renewed, &mut c, &key).await
         })
         .await
     }
@@ -273,6 +264,39 @@ impl SharedRedis {
             .get(&key)
             .await?
             .and_then(|bytes| String::from_utf8(bytes).ok()))
+    }
+}
+
+/// `XGROUP CREATE ... MKSTREAM`; a group that exists already is fine.
+async fn create_group(c: &mut ConnectionManager, key: &str) -> RedisResult<()> {
+    let created: RedisResult<()> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(key)
+        .arg(GROUP)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(c)
+        .await;
+    match created {
+        Err(error) if error.code() == Some("BUSYGROUP") => Ok(()),
+        other => other,
+    }
+}
+
+/// A stream or group that is gone (a Redis restarted without persistence, its keys deleted) is
+/// created again, and the call finds nothing, instead of counting as Redis failing (which
+/// would degrade every shared part, again and again).
+async fn or_recreated<T: Default>(
+    result: RedisResult<T>,
+    c: &mut ConnectionManager,
+    key: &str,
+) -> RedisResult<T> {
+    match result {
+        Err(error) if error.code() == Some("NOGROUP") => {
+            tracing::warn!("the intake stream's group was gone: created again");
+            create_group(c, key).await.map(|()| T::default())
+        }
+        other => other,
     }
 }
 
