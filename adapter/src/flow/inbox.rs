@@ -69,6 +69,10 @@ pub struct InboxFigures {
     pub in_progress: usize,
 }
 
+/// A consumer silent for this many visibility timeouts, with nothing pending, is removed
+/// from the group.
+const FORGET_AFTER_TIMEOUTS: u32 = 10;
+
 pub struct Inbox {
     redis: Option<Arc<SharedRedis>>,
     local: IntakeQueue,
@@ -197,6 +201,17 @@ impl Inbox {
                 self.stream_deliveries(entries, true, &mut taken).await;
             }
             left = room - taken.len();
+            // Consumers whose entries are gone and who are long silent: dead instances.
+            if let Ok(removed) = redis
+                .intake_forget_consumers(&self.consumer, self.visibility * FORGET_AFTER_TIMEOUTS)
+                .await
+                && removed > 0
+            {
+                tracing::info!(
+                    consumers = removed,
+                    "removed dead consumers from the intake group"
+                );
+            }
         }
         if left > 0 && self.reclaim_due() {
             if let Ok(entries) = redis
@@ -607,6 +622,50 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(backlog(&second).await, 0);
         assert_eq!(second.in_progress(), 0);
+        setup.remove().await;
+    }
+
+    #[tokio::test]
+    async fn silent_consumers_holding_nothing_leave_the_group() {
+        let Some(setup) = Setup::new("forget").await else {
+            return;
+        };
+        let visibility = Duration::from_millis(100);
+        let ghost = setup.inbox("ghost", 100, visibility).await;
+        ghost.offer(21, &update(21)).await.expect("offer");
+        for delivery in ghost.take(10).await {
+            delivery.receipt.acknowledge();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(ghost);
+        let consumers = || async {
+            let client = redis::Client::open(
+                std::env::var("PRISM_TEST_REDIS_URL")
+                    .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            )
+            .expect("URL");
+            let mut c = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("Redis");
+            let info: redis::streams::StreamInfoConsumersReply = redis::cmd("XINFO")
+                .arg("CONSUMERS")
+                .arg(format!("{}intake:stream", setup.prefix))
+                .arg("prism")
+                .query_async(&mut c)
+                .await
+                .expect("XINFO");
+            info.consumers
+                .into_iter()
+                .map(|consumer| consumer.name)
+                .collect::<Vec<_>>()
+        };
+        assert!(consumers().await.contains(&"ghost".to_string()));
+        // Ten visibility timeouts of silence with nothing pending: removed by a live instance.
+        tokio::time::sleep(visibility * FORGET_AFTER_TIMEOUTS).await;
+        let alive = setup.inbox("alive", 100, visibility).await;
+        assert!(alive.take(10).await.is_empty());
+        assert!(!consumers().await.contains(&"ghost".to_string()));
         setup.remove().await;
     }
 

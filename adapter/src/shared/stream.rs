@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamInfoConsumersReply, StreamReadReply};
 use redis::{RedisResult, Script};
 
 use super::redis::{SharedRedis, Unavailable};
@@ -186,6 +186,43 @@ impl SharedRedis {
             .iter()
             .filter_map(StreamEntry::from_reply)
             .collect())
+    }
+
+    /// Removes from the group the consumers (other than `consumer`) that hold nothing and were
+    /// silent for `idle`: instances that died and whose entries were taken over. With the
+    /// default INSTANCE_ID (hostname-pid) every restart is a new consumer, and the group would
+    /// otherwise grow by one each time. Returns how many were removed.
+    pub async fn intake_forget_consumers(
+        &self,
+        consumer: &str,
+        idle: Duration,
+    ) -> Result<usize, Unavailable> {
+        let (key, consumer) = (self.intake_key(), consumer.to_string());
+        self.clean_up(|mut c| async move {
+            let info: StreamInfoConsumersReply = redis::cmd("XINFO")
+                .arg("CONSUMERS")
+                .arg(&key)
+                .arg(GROUP)
+                .query_async(&mut c)
+                .await?;
+            let mut removed = 0;
+            for gone in info.consumers.iter().filter(|other| {
+                other.name != consumer
+                    && other.pending == 0
+                    && other.idle as u128 >= idle.as_millis()
+            }) {
+                let _: i64 = redis::cmd("XGROUP")
+                    .arg("DELCONSUMER")
+                    .arg(&key)
+                    .arg(GROUP)
+                    .arg(&gone.name)
+                    .query_async(&mut c)
+                    .await?;
+                removed += 1;
+            }
+            Ok(removed)
+        })
+        .await
     }
 
     /// Renews `consumer`'s claim on entries it is working on (their idle time starts again),
