@@ -14,6 +14,8 @@ use standin::{Call, StandIn};
 
 const ADMIN: i64 = 1;
 const ALICE: i64 = 100;
+/// A group chat (Telegram numbers groups below zero).
+const GROUP: i64 = -500;
 const BOB: i64 = 200;
 
 fn png_bytes() -> Vec<u8> {
@@ -433,6 +435,12 @@ async fn admin_commands_are_for_admins_only() {
         let message = standin.text(ALICE, ALICE, command, None);
         let text = reply_text(&standin, ALICE, &message).await;
         assert!(text.contains("not allowed"), "{command}: {text}");
+    }
+    // Asked in a group, even by an admin: the report is not posted for every member to read.
+    for command in ["/health", "/performance", "/admin_stats"] {
+        let message = standin.text(ADMIN, GROUP, command, None);
+        let text = reply_text(&standin, GROUP, &message).await;
+        assert!(text.contains("private chat"), "{command}: {text}");
     }
     let message = standin.text(ADMIN, ADMIN, "/health", None);
     let text = reply_text(&standin, ADMIN, &message).await;

@@ -25,7 +25,7 @@ pub enum ConfigError {
 }
 
 /// How updates reach the bot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum UpdateSource {
     /// getUpdates long polling (the default: works behind NAT, needs no certificate).
     Polling,
@@ -36,6 +36,21 @@ pub enum UpdateSource {
         listen: SocketAddr,
         secret: String,
     },
+}
+
+/// The secret never reaches a log (the configuration is logged at start).
+impl std::fmt::Debug for UpdateSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpdateSource::Polling => f.write_str("Polling"),
+            UpdateSource::Webhook { url, listen, .. } => f
+                .debug_struct("Webhook")
+                .field("url", url)
+                .field("listen", listen)
+                .field("secret", &"***")
+                .finish(),
+        }
+    }
 }
 
 /// Where requests are recorded.
@@ -574,5 +589,22 @@ mod tests {
         .expect("valid");
         assert!(matches!(config.updates, UpdateSource::Webhook { .. }));
         assert!(config.is_admin(UserId(8)) && !config.is_admin(UserId(9)));
+    }
+
+    #[test]
+    fn the_logged_configuration_holds_no_secret() {
+        let secret = "a-webhook-secret-nobody-may-read";
+        let config = config(&[
+            ("TELEGRAM_BOT_TOKEN", "1:the-token"),
+            ("WEBHOOK_URL", "https://bot.example.com/hook"),
+            ("WEBHOOK_SECRET", secret),
+            ("CLEANUP_TOKEN", "a-cleanup-token-nobody-may-read"),
+        ])
+        .expect("valid");
+        let logged = format!("{config:?}");
+        for hidden in [secret, "the-token", "a-cleanup-token-nobody-may-read"] {
+            assert!(!logged.contains(hidden), "{hidden} in {logged}");
+        }
+        assert!(logged.contains("https://bot.example.com/hook"), "{logged}");
     }
 }

@@ -486,7 +486,11 @@ pub fn user_json(user: i64) -> Value {
             "language_code": "en" })
 }
 
+/// A user's private chat; a negative id is a group, as Telegram numbers them.
 fn chat_json(chat: i64) -> Value {
+    if chat < 0 {
+        return json!({ "id": chat, "type": "group", "title": "Test group" });
+    }
     json!({ "id": chat, "type": "private", "first_name": "Test", "username": format!("user{chat}") })
 }
 

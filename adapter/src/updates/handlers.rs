@@ -125,6 +125,12 @@ async fn on_command(
             again(&message, update.id, &text, &service, receipt.take());
             return Ok(());
         }
+        // A report posted in a group is read by every member.
+        Command::Health | Command::Performance | Command::AdminStats
+            if !message.chat.is_private() =>
+        {
+            "Please ask me that in a private chat.".to_string()
+        }
         Command::Health | Command::Performance | Command::AdminStats if !is_admin => {
             "Sorry, that command is for the bot's admins; you're not allowed to use it.".to_string()
         }
