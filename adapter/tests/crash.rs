@@ -96,6 +96,30 @@ fn settings(
     env
 }
 
+/// One instance of a deployment: webhook on `port`, this test's Redis prefix and PostgreSQL
+/// database, its own directory (spill file, local inbox), then `extra` on top.
+fn start_webhook_instance(
+    standin: &StandIn,
+    services: &scale::Services,
+    name: &'static str,
+    port: u16,
+    extra: &[(&'static str, String)],
+) -> BotProcess {
+    let dir = services.dir.join(name);
+    std::fs::create_dir_all(&dir).expect("instance dir");
+    let mut settings_here = vec![
+        ("WEBHOOK_URL", "http://127.0.0.1:9/telegram".to_string()),
+        ("WEBHOOK_LISTEN", format!("127.0.0.1:{port}")),
+        ("WEBHOOK_SECRET", scale::SECRET.into()),
+        ("REDIS_URL", services.redis_url(None)),
+        ("REDIS_KEY_PREFIX", services.prefix.clone()),
+        ("DATABASE_URL", services.database_url(None)),
+        ("INSTANCE_ID", name.into()),
+    ];
+    settings_here.extend(extra.iter().cloned());
+    BotProcess::start(&settings(standin, &dir, &settings_here), &dir)
+}
+
 /// Waits for every photo's one answer, and checks that no chat got two.
 async fn every_photo_answered_once(standin: &StandIn, photos: &[(i64, i64)]) {
     for &(chat, message) in photos {
@@ -192,25 +216,10 @@ async fn the_other_instance_answers_what_a_killed_one_had_accepted() {
     };
     let standin = StandIn::start().await;
     let instance = |name: &'static str, port: u16| {
-        let dir = services.dir.join(name);
-        std::fs::create_dir_all(&dir).expect("instance dir");
-        let env = settings(
-            &standin,
-            &dir,
-            &[
-                ("WEBHOOK_URL", "http://127.0.0.1:9/telegram".into()),
-                ("WEBHOOK_LISTEN", format!("127.0.0.1:{port}")),
-                ("WEBHOOK_SECRET", scale::SECRET.into()),
-                ("REDIS_URL", services.redis_url(None)),
-                ("REDIS_KEY_PREFIX", services.prefix.clone()),
-                ("DATABASE_URL", services.database_url(None)),
-                ("INSTANCE_ID", name.into()),
-                // A dead instance's entries are taken over after 3 s.
-                ("INTAKE_VISIBILITY_SECONDS", "3".into()),
-            ],
-        );
+        // A dead instance's entries are taken over after 3 s.
+        let extra = [("INTAKE_VISIBILITY_SECONDS", "3".to_string())];
         (
-            BotProcess::start(&env, &dir),
+            start_webhook_instance(&standin, &services, name, port, &extra),
             format!("http://127.0.0.1:{port}/telegram"),
         )
     };
@@ -287,25 +296,9 @@ async fn chaos_one_of_two_instances_killed_every_20_seconds() {
         .map(|port| format!("http://127.0.0.1:{port}/telegram"))
         .collect();
     let start = |index: usize| {
+        let extra = [("RATE_LIMIT_PER_USER", "1000000".to_string())];
         let name = ["chaos-a", "chaos-b"][index];
-        let dir = services.dir.join(name);
-        std::fs::create_dir_all(&dir).expect("instance dir");
-        let env = settings(
-            &standin,
-            &dir,
-            &[
-                ("WEBHOOK_URL", "http://127.0.0.1:9/telegram".into()),
-                ("WEBHOOK_LISTEN", format!("127.0.0.1:{}", ports[index])),
-                ("WEBHOOK_SECRET", scale::SECRET.into()),
-                ("REDIS_URL", services.redis_url(None)),
-                ("REDIS_KEY_PREFIX", services.prefix.clone()),
-                ("DATABASE_URL", services.database_url(None)),
-                ("INSTANCE_ID", name.into()),
-                ("THREAD_POOL_SIZE", "1".into()),
-                ("RATE_LIMIT_PER_USER", "1000000".into()),
-            ],
-        );
-        BotProcess::start(&env, &dir)
+        start_webhook_instance(&standin, &services, name, ports[index], &extra)
     };
     let mut victim = Some(start(0));
     let _survivor = start(1);

@@ -16,7 +16,8 @@ use tokio::sync::Notify;
 
 use crate::clock::unix_millis;
 use crate::shared::redis::SharedRedis;
-use crate::shared::stream::{Appended, StreamEntry};
+pub use crate::shared::stream::Appended as Offered;
+use crate::shared::stream::StreamEntry;
 use crate::store::{IntakeQueue, OnSafe, QueuedUpdate, RequestRecord, StoreError};
 
 /// Where an accepted update is kept.
@@ -26,17 +27,6 @@ enum Place {
     Stream(String),
     /// A row of the local queue.
     Local(i64),
-}
-
-/// What became of an update offered to the inbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Offered {
-    /// Kept: Telegram may be told it arrived.
-    Kept,
-    /// Kept before (Telegram delivered it again): Telegram may be told it arrived.
-    Duplicate,
-    /// The backlog is at INTAKE_MAX_BACKLOG: Telegram should send it again later.
-    Full,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,11 +95,10 @@ impl Inbox {
         bound: usize,
         visibility: Duration,
     ) -> Result<Inbox, InboxError> {
-        let earlier = local.after(0, usize::MAX).await?;
-        let local_earlier = earlier.last().map_or(0, |row| row.id);
-        if !earlier.is_empty() {
+        let (earlier, local_earlier) = local.last().await?;
+        if earlier > 0 {
             tracing::info!(
-                updates = earlier.len(),
+                updates = earlier,
                 "the local intake queue holds updates from an earlier run: answering them first"
             );
         }
@@ -142,14 +131,10 @@ impl Inbox {
         if let Some(redis) = &self.redis
             && let Ok(appended) = redis.intake_append(self.bound, update_id, update).await
         {
-            return Ok(match appended {
-                Appended::Kept => {
-                    self.arrived.notify_one();
-                    Offered::Kept
-                }
-                Appended::Duplicate => Offered::Duplicate,
-                Appended::Full => Offered::Full,
-            });
+            if appended == Offered::Kept {
+                self.arrived.notify_one();
+            }
+            return Ok(appended);
         }
         let (queued, _) = self.local.backlog().await?;
         if queued >= self.bound as u64 {

@@ -37,13 +37,15 @@ redis.call('SET', KEYS[2], '1', 'PX', tonumber(ARGV[4]))
 return 1
 ";
 
-/// What became of an append.
+/// What became of an update offered for keeping (here, or in the local queue).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Appended {
+    /// Kept: Telegram may be told it arrived.
     Kept,
-    /// Appended before (and perhaps answered already).
+    /// Kept before (Telegram delivered it again, perhaps to another instance): Telegram may
+    /// be told it arrived.
     Duplicate,
-    /// The stream holds its bound.
+    /// The backlog is at INTAKE_MAX_BACKLOG: Telegram should send it again later.
     Full,
 }
 

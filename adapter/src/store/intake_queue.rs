@@ -128,6 +128,15 @@ impl IntakeQueue {
         Ok(())
     }
 
+    /// Updates queued, and the id of the last (0 when empty): what an earlier run left.
+    pub async fn last(&self) -> Result<(u64, i64), StoreError> {
+        let (count, last): (i64, Option<i64>) =
+            sqlx::query_as("SELECT COUNT(*), MAX(id) FROM intake")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok((u64::try_from(count).unwrap_or(0), last.unwrap_or(0)))
+    }
+
     /// Updates queued, and when the oldest was accepted (Unix milliseconds).
     pub async fn backlog(&self) -> Result<(u64, Option<i64>), StoreError> {
         let (count, oldest): (i64, Option<i64>) =
@@ -182,6 +191,7 @@ mod tests {
             [7, 9]
         );
         assert_eq!(queue.backlog().await.expect("backlog"), (2, Some(1_000)));
+        assert_eq!(queue.last().await.expect("last"), (2, queued[1].id));
         queue
             .mark_replied(queued[0].id, "{\"id\":\"update-7\"}")
             .await
