@@ -231,7 +231,7 @@ async fn hundred_users_send_photos_at_once() {
         ("MEMORY_LIMIT_MB", "512"),
         ("REQUEST_QUEUE_SIZE", queue.as_str()),
         ("HEALTH_ADDR", "127.0.0.1:0"),
-        ("CLEANUP_TOKEN", "load-test"),
+        ("CLEANUP_TOKEN", "load-test-token-of-at-least-32-characters"),
     ]);
     // Bot settings to experiment with pass through from the environment.
     let passed = |name: &str| {
@@ -280,7 +280,12 @@ async fn hundred_users_send_photos_at_once() {
     let peak_mib = status_mib("VmHWM:");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let settled_mib = status_mib("VmRSS:");
-    let (status, _) = http_post(&address, "/cleanup", Some("load-test")).await;
+    let (status, _) = http_post(
+        &address,
+        "/cleanup",
+        Some("load-test-token-of-at-least-32-characters"),
+    )
+    .await;
     assert_eq!(status, 200);
     let cleaned_mib = status_mib("VmRSS:");
 

@@ -55,7 +55,12 @@ async fn ready_report(address: &str) -> (u16, Value) {
 async fn endpoints_report_health_metrics_and_cleanup() {
     let standin = StandIn::start().await;
     let (dir, db) = database("operations");
-    let bot = start_bot(&standin, &db, &[("CLEANUP_TOKEN", "s3cret-token")]).await;
+    let bot = start_bot(
+        &standin,
+        &db,
+        &[("CLEANUP_TOKEN", "s3cret-token-of-at-least-32-characters")],
+    )
+    .await;
     let address = bot.health_address().expect("endpoint").to_string();
 
     let (status, body) = http_get(&address, "/health/live").await;
@@ -109,7 +114,12 @@ async fn endpoints_report_health_metrics_and_cleanup() {
     // Without the token, with a wrong one, with the right one.
     assert_eq!(http_post(&address, "/cleanup", None).await.0, 401);
     assert_eq!(http_post(&address, "/cleanup", Some("guess")).await.0, 401);
-    let (status, body) = http_post(&address, "/cleanup", Some("s3cret-token")).await;
+    let (status, body) = http_post(
+        &address,
+        "/cleanup",
+        Some("s3cret-token-of-at-least-32-characters"),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let freed: Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(freed["trigger"], "endpoint", "{freed}");

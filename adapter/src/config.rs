@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use teloxide::types::UserId;
 
+use crate::redact;
+
 /// Telegram's getFile refuses files above 20 MB, so the bot refuses them before asking.
 pub const TELEGRAM_DOWNLOAD_LIMIT: u64 = 20 * 1024 * 1024;
 /// The Bot API accepts uploads of at most 50 MB.
@@ -35,6 +37,8 @@ pub enum UpdateSource {
         url: String,
         listen: SocketAddr,
         secret: String,
+        /// Connections Telegram may open to deliver updates (WEBHOOK_MAX_CONNECTIONS).
+        max_connections: u8,
     },
 }
 
@@ -43,11 +47,17 @@ impl std::fmt::Debug for UpdateSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             UpdateSource::Polling => f.write_str("Polling"),
-            UpdateSource::Webhook { url, listen, .. } => f
+            UpdateSource::Webhook {
+                url,
+                listen,
+                max_connections,
+                ..
+            } => f
                 .debug_struct("Webhook")
-                .field("url", url)
+                .field("url", &redact::url(url))
                 .field("listen", listen)
                 .field("secret", &"***")
+                .field("max_connections", max_connections)
                 .finish(),
         }
     }
@@ -80,6 +90,9 @@ pub struct BotConfig {
     pub record_queue_size: usize,
     /// Append-only file of records the database could not take yet; replayed at start.
     pub record_spill_path: std::path::PathBuf,
+    /// Bound of the spill file (RECORD_SPILL_MAX_MB): past 80 % of it refusal records are
+    /// only counted, at it every record is dropped, with an alert.
+    pub record_spill_max_bytes: u64,
     /// Shared cache, limits, locks and update ids for several instances; `None`: in-process.
     /// The local durable queue of accepted updates (SQLite): every update without REDIS_URL,
     /// and those accepted while Redis fails (INTAKE_QUEUE_PATH).
@@ -105,6 +118,9 @@ pub struct BotConfig {
     pub cache_bytes: usize,
     /// Image requests per user per hour; admins are exempt.
     pub rate_limit_per_hour: u32,
+    /// One user's image requests in flight (USER_MAX_IN_FLIGHT); more wait for one of
+    /// them to finish before they queue. Admins are exempt.
+    pub user_max_in_flight: usize,
     /// The whole process's memory target; the engine gets 60 % of it, the cache 10 %.
     pub memory_limit_bytes: usize,
     pub cleanup_interval: Duration,
@@ -146,7 +162,7 @@ impl std::fmt::Debug for BotConfig {
     // Never print the token.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BotConfig")
-            .field("api_url", &self.api_url)
+            .field("api_url", &redact::url(&self.api_url))
             .field("updates", &self.updates)
             .field("database_kind", &self.database_kind)
             .field("redis", &self.redis_url.is_some())
@@ -160,6 +176,7 @@ impl std::fmt::Debug for BotConfig {
             .field("cache_ttl", &self.cache_ttl)
             .field("cache_bytes", &self.cache_bytes)
             .field("rate_limit_per_hour", &self.rate_limit_per_hour)
+            .field("user_max_in_flight", &self.user_max_in_flight)
             .field("memory_limit_bytes", &self.memory_limit_bytes)
             .field("admins", &self.admins.len())
             .field("throttle", &self.throttle)
@@ -201,7 +218,7 @@ impl BotConfig {
         {
             return Err(ConfigError::Invalid {
                 name: "REDIS_URL",
-                value: url.clone(),
+                value: redact::url(url),
                 reason: "expected redis://host:port[/db]".into(),
             });
         }
@@ -234,6 +251,7 @@ impl BotConfig {
                     url,
                     listen: env.parsed("WEBHOOK_LISTEN", "0.0.0.0:8443")?,
                     secret,
+                    max_connections: env.number("WEBHOOK_MAX_CONNECTIONS", 40, 1, 100)?,
                 }
             }
         };
@@ -249,7 +267,7 @@ impl BotConfig {
         } else {
             return Err(ConfigError::Invalid {
                 name: "DATABASE_URL",
-                value: database_url,
+                value: redact::url(&database_url),
                 reason: "expected sqlite://PATH?mode=rwc or postgres://USER@HOST:PORT/DB".into(),
             });
         };
@@ -278,6 +296,7 @@ impl BotConfig {
                 .text("RECORD_SPILL_PATH")
                 .unwrap_or_else(|| "prism-bot-records.spill".into())
                 .into(),
+            record_spill_max_bytes: env.number("RECORD_SPILL_MAX_MB", 1024u64, 1, 1 << 24)? << 20,
             intake_queue_path: env
                 .text("INTAKE_QUEUE_PATH")
                 .unwrap_or_else(|| "prism-bot-intake.sqlite".into())
@@ -305,6 +324,7 @@ impl BotConfig {
             )?),
             cache_bytes: env.number("IMAGE_CACHE_MB", cache_mb_default, 0, 1 << 20)? << 20,
             rate_limit_per_hour: env.number("RATE_LIMIT_PER_USER", 50, 1, 1_000_000)?,
+            user_max_in_flight: env.number("USER_MAX_IN_FLIGHT", 2, 1, 4096)?,
             memory_limit_bytes: memory_limit_mb << 20,
             cleanup_interval: Duration::from_secs(env.number(
                 "CLEANUP_INTERVAL",
@@ -326,7 +346,10 @@ impl BotConfig {
                 Some("off" | "none" | "false") => None,
                 _ => Some(env.parsed("HEALTH_ADDR", "127.0.0.1:8000")?),
             },
-            cleanup_token: env.text("CLEANUP_TOKEN"),
+            cleanup_token: env
+                .text("CLEANUP_TOKEN")
+                .map(|token| strong_secret("CLEANUP_TOKEN", token))
+                .transpose()?,
             alerts: AlertThresholds {
                 cpu_warn: env.number("ALERT_CPU_WARN", 80.0, 0.0, 100.0)?,
                 cpu_crit: env.number("ALERT_CPU_CRIT", 95.0, 0.0, 100.0)?,
@@ -369,6 +392,28 @@ impl BotConfig {
 
     pub fn is_admin(&self, user: UserId) -> bool {
         self.admins.contains(&user)
+    }
+
+    /// Every value a log line must not show: the token, the shared secrets and the
+    /// passwords in the service URLs (for [`redact::hide`]).
+    pub fn secrets(&self) -> Vec<String> {
+        let mut secrets = vec![self.token.clone()];
+        if let UpdateSource::Webhook { secret, .. } = &self.updates {
+            secrets.push(secret.clone());
+        }
+        secrets.extend(self.cleanup_token.clone());
+        for url in [
+            Some(&self.database_url),
+            self.database_replica_url.as_ref(),
+            self.redis_url.as_ref(),
+            Some(&self.api_url),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            secrets.extend(redact::url_secrets(url));
+        }
+        secrets
     }
 }
 
@@ -449,14 +494,18 @@ impl Env<'_> {
     }
 }
 
-/// Telegram allows 1-256 characters of A-Z, a-z, 0-9, `_` and `-`.
+/// Shared secrets shorter than this are refused: they could be guessed.
+pub const SHORTEST_SECRET: usize = 32;
+
+/// Telegram allows 1-256 characters of A-Z, a-z, 0-9, `_` and `-`; fewer than
+/// [`SHORTEST_SECRET`] are refused.
 fn check_webhook_secret(secret: String) -> Result<String, ConfigError> {
     let valid = (1..=256).contains(&secret.len())
         && secret
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if valid {
-        Ok(secret)
+        strong_secret("WEBHOOK_SECRET", secret)
     } else {
         Err(ConfigError::Invalid {
             name: "WEBHOOK_SECRET",
@@ -466,18 +515,46 @@ fn check_webhook_secret(secret: String) -> Result<String, ConfigError> {
     }
 }
 
-/// A single instance without WEBHOOK_SECRET: a secret derived from the token, so it stays the
-/// same across restarts (the webhook is then not set again) and never appears in the URL.
-fn secret_from_token(token: &str) -> String {
-    // FNV-1a: stable across builds, unlike std's hasher. Not a MAC: it only has to be
-    // unguessable to whoever does not know the token.
-    let hash = token
-        .bytes()
-        .chain(*b"prism-webhook")
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+/// Compares a secret a client offered without stopping at the first difference, so timing
+/// tells nothing of the expected one.
+pub fn same_secret(offered: impl AsRef<[u8]>, expected: impl AsRef<[u8]>) -> bool {
+    let (offered, expected) = (offered.as_ref(), expected.as_ref());
+    offered.len() == expected.len()
+        && offered
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+fn strong_secret(name: &'static str, secret: String) -> Result<String, ConfigError> {
+    if secret.chars().count() < SHORTEST_SECRET {
+        return Err(ConfigError::Invalid {
+            name,
+            value: "<hidden>".into(),
+            reason: format!(
+                "{} characters; a secret needs at least {SHORTEST_SECRET} (e.g. openssl rand -hex 32)",
+                secret.chars().count()
+            ),
         });
-    format!("prism{hash:016x}")
+    }
+    Ok(secret)
+}
+
+/// A single instance without WEBHOOK_SECRET: a secret derived from the token with
+/// HMAC-SHA256, so it stays the same across restarts, never appears in the URL, and tells
+/// nothing of the token.
+fn secret_from_token(token: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(token.as_bytes()) else {
+        unreachable!("HMAC takes keys of any length");
+    };
+    mac.update(b"prism webhook secret");
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 fn default_instance_id() -> String {
@@ -598,13 +675,78 @@ mod tests {
             ("TELEGRAM_BOT_TOKEN", "1:the-token"),
             ("WEBHOOK_URL", "https://bot.example.com/hook"),
             ("WEBHOOK_SECRET", secret),
-            ("CLEANUP_TOKEN", "a-cleanup-token-nobody-may-read"),
+            ("CLEANUP_TOKEN", "a-cleanup-token-nobody-may-ever-read"),
         ])
         .expect("valid");
         let logged = format!("{config:?}");
-        for hidden in [secret, "the-token", "a-cleanup-token-nobody-may-read"] {
+        for hidden in [secret, "the-token", "a-cleanup-token-nobody-may-ever-read"] {
             assert!(!logged.contains(hidden), "{hidden} in {logged}");
         }
         assert!(logged.contains("https://bot.example.com/hook"), "{logged}");
+    }
+
+    #[test]
+    fn short_secrets_are_refused_naming_the_variable() {
+        let webhook = |secret: &str| {
+            config(&[
+                ("TELEGRAM_BOT_TOKEN", "1:abc"),
+                ("WEBHOOK_URL", "https://bot.example.com/hook"),
+                ("WEBHOOK_SECRET", secret),
+            ])
+        };
+        let error = webhook("x").expect_err("one character");
+        assert!(error.to_string().starts_with("WEBHOOK_SECRET"), "{error}");
+        assert!(!error.to_string().contains("\"x\""), "{error}");
+        assert!(webhook(&"x".repeat(SHORTEST_SECRET)).is_ok());
+        let error = config(&[("TELEGRAM_BOT_TOKEN", "1:abc"), ("CLEANUP_TOKEN", "short")])
+            .expect_err("short");
+        assert!(error.to_string().starts_with("CLEANUP_TOKEN"), "{error}");
+        assert!(!error.to_string().contains("short\""), "{error}");
+    }
+
+    #[test]
+    fn the_default_webhook_secret_is_an_hmac_of_the_token() {
+        let secret = |token: &str| {
+            let config = config(&[
+                ("TELEGRAM_BOT_TOKEN", token),
+                ("WEBHOOK_URL", "https://bot.example.com/hook"),
+            ])
+            .expect("valid");
+            match config.updates {
+                UpdateSource::Webhook { secret, .. } => secret,
+                UpdateSource::Polling => String::new(),
+            }
+        };
+        let first = secret("1:abc");
+        assert_eq!(first.len(), 64, "{first}");
+        assert!(first.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(first, secret("1:abc"), "stable across restarts");
+        assert_ne!(first, secret("1:abd"));
+    }
+
+    #[test]
+    fn urls_in_errors_and_the_logged_configuration_carry_no_password() {
+        let error = config(&[
+            ("TELEGRAM_BOT_TOKEN", "1:abc"),
+            ("DATABASE_URL", "mysql://prism:db-password-here@db/prism"),
+        ])
+        .expect_err("unsupported");
+        assert!(!error.to_string().contains("db-password-here"), "{error}");
+        let error = config(&[
+            ("TELEGRAM_BOT_TOKEN", "1:abc"),
+            ("REDIS_URL", "http://:redis-password-here@cache:6379"),
+        ])
+        .expect_err("not redis://");
+        assert!(
+            !error.to_string().contains("redis-password-here"),
+            "{error}"
+        );
+        let settings = config(&[
+            ("TELEGRAM_BOT_TOKEN", "1:abc"),
+            ("DATABASE_URL", "postgres://prism:db-password-here@db/prism"),
+        ])
+        .expect("valid");
+        assert!(settings.secrets().contains(&"db-password-here".to_string()));
+        assert!(!format!("{settings:?}").contains("db-password-here"));
     }
 }

@@ -17,6 +17,8 @@ mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
 mod operate;
+pub mod redact;
+mod serving;
 mod shared;
 mod store;
 mod telegram;
@@ -117,6 +119,7 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
         RecorderSettings {
             queue_capacity: config.record_queue_size,
             spill_path: config.record_spill_path.clone(),
+            spill_max_bytes: config.record_spill_max_bytes,
             retention: config.record_retention,
             cleanup_interval: config.cleanup_interval,
             instance_id: config.instance_id.clone(),
@@ -188,9 +191,10 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
             url,
             listen,
             secret,
+            max_connections,
         } => {
             let url = url::Url::parse(&url).map_err(|e| StartError::WebhookUrl {
-                url: url.clone(),
+                url: redact::url(&url),
                 reason: e.to_string(),
             })?;
             let listener = webhook::bind(listen)
@@ -208,9 +212,11 @@ pub async fn start(config: BotConfig) -> Result<RunningBot, StartError> {
                 stop.clone(),
             );
             // Listening first: Telegram may post as soon as the webhook is set.
-            if service.telegram().ensure_webhook(&url, &secret).await? {
-                tracing::info!(%url, "webhook set");
-            }
+            service
+                .telegram()
+                .set_webhook(&url, &secret, max_connections)
+                .await?;
+            tracing::info!(url = %redact::url(url.as_str()), "webhook set");
             Intake::Webhook { stop, server }
         }
     };

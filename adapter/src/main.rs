@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
+use std::process::ExitCode;
+
 use anyhow::Context;
-use prism_bot::BotConfig;
+use prism_bot::{BotConfig, redact};
 use tracing_subscriber::EnvFilter;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     // Before any thread exists: one arena, because async threads free buffers the engine's
     // workers allocated; large blocks mapped on their own, so the heap does not creep up over
     // hours (see engine/src/allocator.rs).
@@ -15,11 +17,19 @@ fn main() -> anyhow::Result<()> {
     prism_engine::map_large_blocks_separately();
     // SAFETY: no other thread exists yet.
     unsafe { prism_engine::quiet_mesa_device_select() };
-    tokio::runtime::Builder::new_multi_thread()
+    let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?
-        .block_on(run())
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(run()));
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // Errors quote what failed (a URL, a server's answer): redacted like the log.
+            eprintln!("Error: {}", redact::text(&format!("{error:#}")));
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn run() -> anyhow::Result<()> {
@@ -27,14 +37,16 @@ async fn run() -> anyhow::Result<()> {
     if let Err(error) = dotenvy::dotenv()
         && !error.not_found()
     {
-        eprintln!("ignoring .env: {error}");
+        eprintln!("ignoring .env: {}", redact::text(&error.to_string()));
     }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        .with_writer(redact::Redacted)
         .init();
     let config = BotConfig::from_env().context("configuration")?;
+    redact::hide(config.secrets());
     tracing::info!(?config, "starting");
     let bot = prism_bot::start(config).await.context("start-up")?;
     let signal = shutdown_signal();

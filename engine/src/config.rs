@@ -45,6 +45,11 @@ impl Default for EngineConfig {
 
 impl EngineConfig {
     pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.limits.max_steps == 0 || self.limits.max_job_seconds == 0 {
+            return Err(Error::Config(
+                "limits.max_steps and limits.max_job_seconds must be at least 1".into(),
+            ));
+        }
         if self.threads == 0 || self.max_in_flight == 0 {
             return Err(Error::Config(
                 "threads and max_in_flight must be at least 1".into(),

@@ -16,6 +16,7 @@ use crate::config::EngineConfig;
 use crate::error::Error;
 use crate::format::OutputFormat;
 use crate::frame::Frame;
+use crate::limits::Limits;
 use crate::memory;
 use crate::pipeline::{OutputSpec, Pipeline, Plan};
 use crate::pool::completion::Completion;
@@ -247,10 +248,11 @@ impl Engine {
         let completion = Completion::new();
         let stats = Arc::clone(&self.inner.stats);
         let backends = Arc::clone(&self.inner.backends);
+        let limits = self.inner.config.limits;
         let (done, abandoned) = (Arc::clone(&completion), Arc::clone(&completion));
         let work = move |queue_wait: Duration| {
-            let result =
-                guarded(|| execute(&bytes, &pipeline, info, &plan, &backends)).map(|mut output| {
+            let result = guarded(|| execute(&bytes, &pipeline, info, &plan, &backends, &limits))
+                .map(|mut output| {
                     output.timings.queue = queue_wait;
                     output.timings.probe = probe_time;
                     output
@@ -342,6 +344,7 @@ fn execute(
     info: ImageInfo,
     plan: &Plan,
     backends: &Backends,
+    limits: &Limits,
 ) -> Result<Output, Error> {
     let mut timings = Timings::default();
     let mut clock = Instant::now();
@@ -351,15 +354,18 @@ fn execute(
         clock = now;
     };
 
+    let deadline = limits.job_deadline();
     let decoded = codec::decode(bytes, &info, plan.decode_shrink, pipeline.keep_icc)?;
     lap(&mut timings.decode);
+    deadline.check(|| "after decoding".into())?;
 
     let decoded_size = (decoded.frame.width(), decoded.frame.height());
     let (frame, backend) = if decoded_size == (info.width, info.height) {
-        backends.run(decoded.frame, &plan.steps, &plan.sizes)?
+        backends.run(decoded.frame, &plan.steps, &plan.sizes, &deadline)?
     } else {
         // Decoded at reduced scale (shrink-on-load): the upright steps work on the smaller frame.
-        backends.run(decoded.frame, &plan.steps, &plan.sizes_from(decoded_size)?)?
+        let sizes = plan.sizes_from(decoded_size)?;
+        backends.run(decoded.frame, &plan.steps, &sizes, &deadline)?
     };
     lap(&mut timings.ops);
 

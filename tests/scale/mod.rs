@@ -15,7 +15,7 @@ use crate::faultproxy::FaultProxy;
 use crate::standin::{self, StandIn, TOKEN};
 
 pub const ADMIN: i64 = 1;
-pub const SECRET: &str = "scale-test-secret";
+pub const SECRET: &str = "scale-test-secret-of-at-least-32-characters";
 
 pub fn photo_bytes() -> Vec<u8> {
     std::fs::read(concat!(

@@ -1,5 +1,5 @@
 //! A request's path, in the order it takes: the intake queue, de-duplication, per-chat
-//! order, rate limit, results cache, coalescing, admission, then the service that runs the
+//! order, each user's own slots, rate limit, results cache, coalescing, admission, then the service that runs the
 //! engine, replies and records. The flow never reads the operator side; it exposes a
 //! snapshot for it.
 
@@ -13,3 +13,4 @@ pub mod ordering;
 pub mod rate_limit;
 pub mod service;
 pub mod spec;
+pub mod user_slots;

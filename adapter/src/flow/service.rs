@@ -29,12 +29,14 @@ use crate::flow::intake::Intake;
 use crate::flow::ordering::{ChatOrder, Turn};
 use crate::flow::rate_limit::{Counted, Decision, UserLimits};
 use crate::flow::spec::Spec;
+use crate::flow::user_slots::{UserSlot, UserSlots};
 use crate::shared::redis::{RedisHealth, SharedRedis};
 use crate::store::{
     AdminStats, Dimensions, Recorder, RecorderStats, RequestRecord, Store, StoreError,
 };
 use crate::telegram::client::{ResultFile, Telegram, TelegramError};
 use crate::telegram::delivery::{self, Delivery};
+use crate::telegram::outbound::Weight;
 
 /// The request flow's parts; one per running bot. Everything outside the flow reaches it
 /// through its methods: handlers hand requests in, the operator side reads a [`FlowSnapshot`].
@@ -50,6 +52,8 @@ pub struct Service {
     coalescer: Arc<Coalescer>,
     intake: Intake<(Turn, ImageRequest)>,
     admission: Admission,
+    /// Each user's requests in flight (USER_MAX_IN_FLIGHT; admins take none).
+    user_slots: UserSlots,
     order: Arc<ChatOrder>,
     /// Who counts what happens (the operator side's metrics).
     events: Arc<dyn FlowEvents>,
@@ -57,8 +61,8 @@ pub struct Service {
     redis: Option<Arc<SharedRedis>>,
     /// Accepted updates, kept until answered.
     inbox: Arc<Inbox>,
-    /// Chats told in the last minute that the backlog is full.
-    told_busy: moka::sync::Cache<ChatId, ()>,
+    /// Notices each chat got in the last minute (by text): the same one is not repeated.
+    told: moka::sync::Cache<(ChatId, u64), ()>,
     /// Spawned jobs and replies; shutdown waits for all of them.
     tasks: TaskTracker,
 }
@@ -80,6 +84,8 @@ pub struct FlowSnapshot {
     pub records: RecorderStats,
     pub store_backend: &'static str,
     pub telegram_retries: u64,
+    /// Notices dropped because their chat already had a couple waiting.
+    pub notices_dropped: u64,
     /// Chats with replies still to send in order.
     pub pending_chats: usize,
     /// Users the in-process rate limit remembers.
@@ -143,8 +149,8 @@ enum Step {
     Refused,
 }
 
-/// How often a user hears that the backlog is full.
-const BUSY_TOLD_EVERY: Duration = Duration::from_secs(60);
+/// The same notice (help, refusal, hint) goes to a chat once in this long at most.
+const NOTICE_REPEATED_AFTER: Duration = Duration::from_secs(60);
 
 /// A result sent by a `file_id` that Telegram no longer honours, with no bytes to upload
 /// instead (it came from the shared cache): the request is processed afresh.
@@ -254,12 +260,13 @@ impl Service {
             coalescer: Arc::new(Coalescer::new(shared(), &config.instance_id)),
             intake: Intake::new(),
             admission: Admission::new(config.max_concurrent, config.queue_size),
+            user_slots: UserSlots::new(config.user_max_in_flight),
             order: Arc::new(ChatOrder::new(shared())),
             events,
             inbox,
-            told_busy: moka::sync::Cache::builder()
+            told: moka::sync::Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(BUSY_TOLD_EVERY)
+                .time_to_live(NOTICE_REPEATED_AFTER)
                 .build(),
             tasks: TaskTracker::new(),
             redis,
@@ -310,6 +317,7 @@ impl Service {
             records: self.recorder.stats(),
             store_backend: self.store.backend_name(),
             telegram_retries: self.telegram.retries(),
+            notices_dropped: self.telegram.outbound().dropped(),
             pending_chats: self.order.pending_chats(),
             tracked_users: self.limits.tracked_users(),
             jobs_led_here: self.coalescer.in_flight_count(),
@@ -417,10 +425,6 @@ impl Service {
     /// The inbox is full: Telegram will deliver the update again later. The user is told to
     /// try again, once a minute at most.
     pub fn tell_busy(&self, chat: ChatId, to: MessageId) {
-        if self.told_busy.contains_key(&chat) {
-            return;
-        }
-        self.told_busy.insert(chat, ());
         self.events.ended(Ended::Refused);
         self.reply_later(
             chat,
@@ -473,6 +477,33 @@ impl Service {
 
     async fn admit(self: &Arc<Self>, mut turn: Turn, request: ImageRequest) {
         turn.share().await;
+        if self.config.is_admin(request.user) {
+            return self.admit_holding(turn, request, None).await;
+        }
+        match self.user_slots.take(request.user) {
+            Ok(slot) => self.admit_holding(turn, request, Some(slot)).await,
+            // The user's earlier requests hold their slots: this one waits for one of them,
+            // off the intake, so other users' requests go on.
+            Err(wait) => {
+                let service = Arc::clone(self);
+                self.tasks.spawn(async move {
+                    match wait.await {
+                        Some(slot) => service.admit_holding(turn, request, Some(slot)).await,
+                        None => service.refuse(&request, Failure::ShuttingDown, None, true),
+                    }
+                });
+            }
+        }
+    }
+
+    /// Admission for a request holding one of its user's slots (`None`: an admin's), which
+    /// it keeps until its work is done.
+    async fn admit_holding(
+        self: &Arc<Self>,
+        turn: Turn,
+        request: ImageRequest,
+        user_slot: Option<UserSlot>,
+    ) {
         let counted = if self.config.is_admin(request.user) {
             None
         } else {
@@ -503,7 +534,9 @@ impl Service {
             .await;
         let service = Arc::clone(self);
         self.tasks.spawn(async move {
-            service.serve(turn, request, counted, key, step).await;
+            service
+                .serve(turn, request, counted, key, step, user_slot)
+                .await;
         });
     }
 
@@ -557,12 +590,15 @@ impl Service {
         counted: Option<Counted>,
         key: String,
         mut step: Step,
+        mut user_slot: Option<UserSlot>,
     ) {
         loop {
             step = match step {
                 Step::Refused => return,
                 Step::Run(mut lead, ticket) => {
-                    self.process(turn, ticket, request, &key, &mut lead).await;
+                    let user_slot = user_slot.take();
+                    self.process(turn, ticket, request, &key, &mut lead, user_slot)
+                        .await;
                     return lead.release().await;
                 }
                 Step::Follow(follow) => {
@@ -571,6 +607,9 @@ impl Service {
                         .await
                 }
                 Step::Deliver(hit) => {
+                    // Nothing to produce: the user's slot is not held while the reply waits
+                    // for the chat's earlier requests.
+                    drop(user_slot.take());
                     let outcome = Outcome {
                         key: &key,
                         result: &hit,
@@ -597,9 +636,14 @@ impl Service {
         request: ImageRequest,
         key: &str,
         lead: &mut LeadGuard,
+        user_slot: Option<UserSlot>,
     ) {
         let mut timings = RequestTimings::default();
-        match self.produce(ticket, &request, &mut timings).await {
+        let produced = self.produce(ticket, &request, &mut timings).await;
+        // Freed with the admission slot, before the reply waits for the chat's earlier
+        // requests (which may be this user's, waiting for this very slot).
+        drop(user_slot);
+        match produced {
             Ok((result, input)) => {
                 self.cache.put(key.to_string(), result.clone());
                 lead.cached_here();
@@ -838,9 +882,11 @@ impl Service {
         );
     }
 
+    /// The outcome of a request: an answer, never dropped.
     async fn say(&self, request: &ImageRequest, text: &str) {
         let (chat, to) = (request.chat, request.reply_to);
-        if let Err(error) = self.telegram.reply(chat, Some(to), text).await {
+        let sent = self.telegram.reply(chat, Some(to), text, Weight::Answer);
+        if let Err(error) = sent.await {
             tracing::warn!(%error, chat = chat.0, "reply failed");
         }
     }
@@ -849,13 +895,23 @@ impl Service {
         self.reply_later(request.chat, request.reply_to, text);
     }
 
-    /// Replies from a tracked task (shutdown waits for it), so no handler waits on
-    /// Telegram's throttle or retries.
+    /// A notice (help, hint, refusal) from a tracked task (shutdown waits for it), so no
+    /// handler waits on Telegram. The same text goes to a chat once a minute at most, and it
+    /// is dropped when the chat already has a couple of notices waiting for their turn.
     pub fn reply_later(&self, chat: ChatId, to: MessageId, text: String) {
+        let told = (chat, notice_key(&text));
+        if self.told.contains_key(&told) {
+            return;
+        }
+        self.told.insert(told, ());
         let telegram = self.telegram.clone();
         self.tasks.spawn(async move {
-            if let Err(error) = telegram.reply(chat, Some(to), &text).await {
-                tracing::warn!(%error, chat = chat.0, "reply failed");
+            match telegram.reply(chat, Some(to), &text, Weight::Notice).await {
+                Err(TelegramError::Dropped(_)) => {
+                    tracing::debug!(chat = chat.0, "notice dropped: the chat has enough waiting")
+                }
+                Err(error) => tracing::warn!(%error, chat = chat.0, "reply failed"),
+                Ok(_) => {}
             }
         });
     }
@@ -877,6 +933,12 @@ impl Service {
         }
         self.record(request, record);
     }
+}
+
+/// A notice's identity for "told once a minute": its text, hashed (the cache holds many).
+fn notice_key(text: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(text)
 }
 
 fn record_base(request: &ImageRequest, timings: &RequestTimings, total: Duration) -> RequestRecord {

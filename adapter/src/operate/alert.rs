@@ -21,10 +21,13 @@ pub enum Check {
     CacheHitRate,
     /// Age of the oldest accepted update not yet answered.
     IntakeAge,
+    /// Records left out of the store since the last check (spill file at its bound,
+    /// refused for good, lost).
+    RecordsLeftOut,
 }
 
 impl Check {
-    pub const ALL: [Check; 7] = [
+    pub const ALL: [Check; 8] = [
         Check::Cpu,
         Check::Memory,
         Check::Disk,
@@ -32,6 +35,7 @@ impl Check {
         Check::ErrorRate,
         Check::CacheHitRate,
         Check::IntakeAge,
+        Check::RecordsLeftOut,
     ];
 
     /// The metric label.
@@ -44,6 +48,7 @@ impl Check {
             Check::ErrorRate => "error_rate",
             Check::CacheHitRate => "cache_hit_rate",
             Check::IntakeAge => "intake_age",
+            Check::RecordsLeftOut => "records_left_out",
         }
     }
 
@@ -56,6 +61,10 @@ impl Check {
             Check::ErrorRate => format!("error rate {value:.0}%"),
             Check::CacheHitRate => format!("cache hit rate {value:.0}%"),
             Check::IntakeAge => format!("oldest accepted update unanswered for {value:.0} s"),
+            Check::RecordsLeftOut => format!(
+                "{value:.0} records left out of the store (spill file at RECORD_SPILL_MAX_MB, \
+                 or refused for good: see the dead-letter file)"
+            ),
         }
     }
 }
@@ -77,7 +86,7 @@ struct Rule {
 }
 
 impl Rule {
-    fn rules(t: &AlertThresholds) -> [Rule; 7] {
+    fn rules(t: &AlertThresholds) -> [Rule; 8] {
         let above = |check, warning, critical| Rule {
             check,
             warning,
@@ -97,6 +106,8 @@ impl Rule {
                 below: true,
             },
             above(Check::IntakeAge, t.intake_age_seconds, None),
+            // Any record left out is worth an alert.
+            above(Check::RecordsLeftOut, 0.5, None),
         ]
     }
 
@@ -139,15 +150,15 @@ pub enum Notice {
 
 /// Each check's level; the monitor updates it, the reports read it.
 pub struct Alerts {
-    rules: [Rule; 7],
-    levels: Mutex<[Level; 7]>,
+    rules: [Rule; 8],
+    levels: Mutex<[Level; 8]>,
 }
 
 impl Alerts {
     pub fn new(thresholds: &AlertThresholds) -> Alerts {
         Alerts {
             rules: Rule::rules(thresholds),
-            levels: Mutex::new([Level::Clear; 7]),
+            levels: Mutex::new([Level::Clear; 8]),
         }
     }
 

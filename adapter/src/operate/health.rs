@@ -6,7 +6,8 @@
 //! `down` cannot take work (the engine is stopped or the bot is shutting down): 503.
 
 use std::fmt::Write;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::time::error::Elapsed;
@@ -19,6 +20,9 @@ use crate::store::StoreError;
 
 /// Each network check gives up after this, so a readiness probe answers in time.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one report answers every readiness probe: probes from many load balancers cost
+/// one round of checks a second at most.
+const REPORT_REUSED_FOR: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -95,6 +99,43 @@ impl HealthReport {
             }
         );
         text
+    }
+}
+
+impl HealthReport {
+    /// The report for anyone who may ask: each part's name and status, without the details
+    /// (error texts name hosts, queries and addresses).
+    pub fn without_details(&self) -> HealthReport {
+        HealthReport {
+            components: self
+                .components
+                .iter()
+                .map(|component| Component {
+                    detail: String::new(),
+                    ..component.clone()
+                })
+                .collect(),
+            ..self.clone()
+        }
+    }
+}
+
+/// The last report, reused for [`REPORT_REUSED_FOR`]; one caller makes the next while the
+/// others wait for it (a single flight).
+#[derive(Default)]
+pub struct RecentReport(tokio::sync::Mutex<Option<(Instant, Arc<HealthReport>)>>);
+
+impl RecentReport {
+    pub async fn get(&self, operator: &Operator) -> Arc<HealthReport> {
+        let mut recent = self.0.lock().await;
+        if let Some((at, report)) = &*recent
+            && at.elapsed() < REPORT_REUSED_FOR
+        {
+            return Arc::clone(report);
+        }
+        let report = Arc::new(report(operator).await);
+        *recent = Some((Instant::now(), Arc::clone(&report)));
+        report
     }
 }
 

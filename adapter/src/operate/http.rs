@@ -1,11 +1,13 @@
 //! The operators' HTTP endpoint on HEALTH_ADDR: `GET /health/live` (the process answers;
 //! never depends on Redis, PostgreSQL or Telegram, so their outage restarts nothing),
 //! `GET /health/ready` and `GET /health` (the health report as JSON: 200 ok or degraded,
-//! 503 down, for load balancers), `GET /metrics` (Prometheus) and `POST /cleanup` (with
-//! `Authorization: Bearer <CLEANUP_TOKEN>`).
+//! 503 down, for load balancers; the same report for a second; each part's details only
+//! with the operator token), `GET /metrics` (Prometheus) and `POST /cleanup`. The operator
+//! token is CLEANUP_TOKEN, sent as `Authorization: Bearer <token>`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -15,13 +17,22 @@ use axum::routing::{get, post};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::config;
 use crate::operate::cleanup;
-use crate::operate::health::{self, Status};
+use crate::operate::health::Status;
 use crate::operate::metrics::CleanupTrigger;
 use crate::operate::operator::Operator;
+use crate::serving::{self, Bounds};
 
 /// OpenMetrics text, which Prometheus scrapes natively.
 const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Probes and scrapes are short: few connections, little patience.
+const BOUNDS: Bounds = Bounds {
+    max_connections: 64,
+    header_read_timeout: Duration::from_secs(5),
+    shutdown_grace: Duration::from_secs(2),
+};
 
 /// Binds `address` and serves until `stop`; answers the address bound (port 0 picks one).
 pub async fn serve(
@@ -38,12 +49,7 @@ pub async fn serve(
         .route("/metrics", get(metrics))
         .route("/cleanup", post(cleanup))
         .with_state(operator);
-    tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
-        if let Err(error) = server.await {
-            tracing::error!(%error, "operator endpoint failed");
-        }
-    });
+    serving::serve("operator", listener, app, BOUNDS, stop);
     Ok(bound)
 }
 
@@ -55,13 +61,31 @@ async fn live(State(operator): State<Arc<Operator>>) -> Response {
     .into_response()
 }
 
-async fn ready(State(operator): State<Arc<Operator>>) -> Response {
-    let report = health::report(&operator).await;
+async fn ready(State(operator): State<Arc<Operator>>, headers: HeaderMap) -> Response {
+    let report = operator.recent_health().await;
     let code = match report.status {
         Status::Ok | Status::Degraded => StatusCode::OK,
         Status::Down => StatusCode::SERVICE_UNAVAILABLE,
     };
-    (code, axum::Json(report)).into_response()
+    if is_operator(&operator, &headers) {
+        (code, axum::Json(&*report)).into_response()
+    } else {
+        (code, axum::Json(report.without_details())).into_response()
+    }
+}
+
+/// The request carries the operator token (CLEANUP_TOKEN) as a bearer token.
+fn is_operator(operator: &Operator, headers: &HeaderMap) -> bool {
+    let Some(token) = &operator.config().cleanup_token else {
+        return false;
+    };
+    // The scheme name is case-insensitive (RFC 9110).
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .is_some_and(|(_, offered)| config::same_secret(offered.trim(), token))
 }
 
 async fn metrics(State(operator): State<Arc<Operator>>) -> Response {
@@ -72,17 +96,10 @@ async fn metrics(State(operator): State<Arc<Operator>>) -> Response {
 }
 
 async fn cleanup(State(operator): State<Arc<Operator>>, headers: HeaderMap) -> Response {
-    let Some(token) = &operator.config().cleanup_token else {
+    if operator.config().cleanup_token.is_none() {
         return StatusCode::NOT_FOUND.into_response();
-    };
-    // The scheme name is case-insensitive (RFC 9110).
-    let offered = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token);
-    if !offered.is_some_and(|offered| same_secret(offered.trim(), token)) {
+    }
+    if !is_operator(&operator, &headers) {
         return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
@@ -94,14 +111,4 @@ async fn cleanup(State(operator): State<Arc<Operator>>, headers: HeaderMap) -> R
         Some(report) => axum::Json(report).into_response(),
         None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
-}
-
-/// Compares without stopping at the first difference, so timing tells nothing of the token.
-fn same_secret(offered: &str, expected: &str) -> bool {
-    offered.len() == expected.len()
-        && offered
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
 }

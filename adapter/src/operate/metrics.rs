@@ -496,6 +496,27 @@ fn live_registry(f: &Figures) -> Registry {
         "Records written to the database",
         f.flow.records.written,
     );
+    let records = &f.flow.records;
+    let reason = |name| vec![("reason", name)];
+    counters(
+        &mut r,
+        "store_records_left_out",
+        "Records not stored one by one: refusals only counted near RECORD_SPILL_MAX_MB, \
+         records dropped at it, records the database refused for good (in the dead-letter \
+         file), records lost when even the spill file failed",
+        &[
+            (reason("refusal_counted"), records.refusals_counted),
+            (reason("spill_full"), records.dropped),
+            (reason("dead_letter"), records.dead_lettered),
+            (reason("lost"), records.lost),
+        ],
+    );
+    counter(
+        &mut r,
+        "telegram_notices_dropped",
+        "Notices (help, refusals, keyboards) dropped because their chat had a couple waiting",
+        f.flow.notices_dropped,
+    );
     // Figures the system could not give are left out rather than exported as 0.
     if let Some(resident) = f.resident_bytes {
         gauge(

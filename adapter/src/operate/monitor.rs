@@ -13,6 +13,7 @@ use crate::operate::alert::{Check, Level, Notice};
 use crate::operate::figures::Figures;
 use crate::operate::health;
 use crate::operate::operator::Operator;
+use crate::telegram::outbound::Weight;
 
 /// A cache hit rate is judged over at least this many lookups.
 const MIN_CACHE_LOOKUPS: u64 = 50;
@@ -35,6 +36,7 @@ struct Previous {
     processing_count: u64,
     lookups: u64,
     hits: u64,
+    records_left_out: u64,
 }
 
 impl Sampler {
@@ -49,6 +51,7 @@ impl Sampler {
             processing_count: f.requests.processing_count,
             lookups,
             hits: f.flow.cache.hits,
+            records_left_out: left_out(f),
         };
         let memory = f
             .resident_bytes
@@ -90,8 +93,18 @@ impl Sampler {
                 Check::IntakeAge,
                 Some(f.flow.inbox.oldest.map_or(0.0, |age| age.as_secs_f64())),
             ),
+            (
+                Check::RecordsLeftOut,
+                Some(left_out(f).saturating_sub(last.records_left_out) as f64),
+            ),
         ]
     }
+}
+
+/// Records left out of the store since start.
+fn left_out(f: &Figures) -> u64 {
+    let records = &f.flow.records;
+    records.refusals_counted + records.dropped + records.dead_lettered + records.lost
 }
 
 /// Runs the checks every HEALTH_CHECK_INTERVAL until `stop`: alerts when monitoring is on,
@@ -154,7 +167,10 @@ async fn announce(operator: &Operator, check: Check, value: f64, notice: Notice)
         // Bounded: an unreachable Telegram must not stall the next check.
         let sent = tokio::time::timeout(
             Duration::from_secs(30),
-            operator.service().telegram().reply(chat, None, &text),
+            operator
+                .service()
+                .telegram()
+                .reply(chat, None, &text, Weight::Answer),
         )
         .await;
         if !matches!(sent, Ok(Ok(_))) {

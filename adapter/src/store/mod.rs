@@ -2,6 +2,7 @@
 //! SQLite (embedded default) or PostgreSQL, chosen by the URL; [`Recorder`] writes them off
 //! the reply path.
 
+mod dead_letter;
 mod intake_queue;
 mod postgres;
 mod recorder;
@@ -46,6 +47,17 @@ pub struct RequestRecord {
     pub error_kind: Option<String>,
 }
 
+impl RequestRecord {
+    /// Turned away before any work (rate limit, full queue): the first records a full spill
+    /// file keeps only as a count.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self.error_kind.as_deref(),
+            Some("rate_limited" | "queue_full")
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dimensions {
     pub bytes: u64,
@@ -77,6 +89,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The database answered and refused what was asked (a constraint, a bad value): the
+    /// same records sent again would be refused again.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(_))) && !self.is_unreachable()
+    }
+
     /// The server could not be reached (as opposed to refusing what was asked).
     pub fn is_unreachable(&self) -> bool {
         let error = match self {

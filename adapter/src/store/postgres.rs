@@ -411,6 +411,7 @@ mod tests {
                 RecorderSettings {
                     queue_capacity: 5,
                     spill_path: dir.join("records.spill"),
+                    spill_max_bytes: 1 << 30,
                     retention: Duration::from_secs(86_400 * 365),
                     cleanup_interval: Duration::from_secs(3600),
                     instance_id: "pg-test".into(),

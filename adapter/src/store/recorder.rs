@@ -2,7 +2,10 @@
 //! Records go to a bounded in-memory queue, or to the spill file when it is full; one writer
 //! task stores them in batches, retries a failed batch with backoff, and replays the spill
 //! file (at start and whenever the database took a batch again). Ids make every write
-//! idempotent, so a retried batch or a replayed file never writes a record twice.
+//! idempotent, so a retried batch or a replayed file never writes a record twice. A batch the
+//! database refuses [`REFUSALS_BEFORE_SETTING_ASIDE`] times running is written a record at a
+//! time, and the records it still refuses go to the dead-letter file, so one bad record
+//! never blocks the ones after it.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -13,7 +16,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::spill::{Spill, SpillReader, count_lines};
+use super::dead_letter::DeadLetter;
+use super::spill::{Appended, Spill, SpillReader, count_lines};
 use super::{RequestRecord, Store, new_record_id};
 use crate::clock::unix_millis;
 
@@ -25,6 +29,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// A write to a hung server is given up after this long (its outcome is unknown: the batch
 /// is retried, which the ids make safe).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Refusals of the same batch in a row before its records are tried one by one.
+const REFUSALS_BEFORE_SETTING_ASIDE: u32 = 3;
 /// Flush time when the recorder is dropped without [`Recorder::close`].
 const DROP_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -33,6 +39,8 @@ pub struct RecorderSettings {
     /// Records waiting in memory; beyond this they go to the spill file.
     pub queue_capacity: usize,
     pub spill_path: PathBuf,
+    /// Bound of the spill file (RECORD_SPILL_MAX_MB).
+    pub spill_max_bytes: u64,
     /// Records older than this are deleted...
     pub retention: Duration,
     /// ...this often (and once at start).
@@ -51,6 +59,12 @@ pub struct RecorderStats {
     pub written: u64,
     /// Could be neither written nor spilled (the spill file failed too).
     pub lost: u64,
+    /// Refusals kept only as this count: the spill file was near its bound.
+    pub refusals_counted: u64,
+    /// Dropped: the spill file was at its bound.
+    pub dropped: u64,
+    /// Refused by the database for good, and set aside in the dead-letter file.
+    pub dead_lettered: u64,
     /// The last write failed; records wait.
     pub failing: bool,
     pub last_error: Option<String>,
@@ -86,11 +100,15 @@ struct Inner {
 /// What the recorder and its writer share.
 struct State {
     spill: Mutex<Spill>,
+    dead_letter: DeadLetter,
     /// The spill file may hold records (set on every spill and at start).
     spill_pending: AtomicBool,
     spilled: AtomicU64,
     written: AtomicU64,
     lost: AtomicU64,
+    refusals_counted: AtomicU64,
+    dropped: AtomicU64,
+    dead_lettered: AtomicU64,
     /// Records the writer has taken from the queue and not written yet.
     held: AtomicUsize,
     failing: AtomicBool,
@@ -104,14 +122,19 @@ impl Recorder {
         let capacity = settings.queue_capacity.max(1);
         let (sender, receiver) = mpsc::channel(capacity);
         let (close, close_rx) = watch::channel(None);
-        let spill = Spill::new(settings.spill_path);
+        let dead_letter = DeadLetter::beside(&settings.spill_path);
+        let spill = Spill::new(settings.spill_path, settings.spill_max_bytes);
         let earlier = spill.sizes();
         let state = Arc::new(State {
             spill: Mutex::new(spill),
+            dead_letter,
             spill_pending: AtomicBool::new(true),
             spilled: AtomicU64::new(0),
             written: AtomicU64::new(0),
             lost: AtomicU64::new(0),
+            refusals_counted: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
             held: AtomicUsize::new(0),
             failing: AtomicBool::new(false),
             last_error: Mutex::new(None),
@@ -181,6 +204,9 @@ impl Recorder {
             spilled: state.spilled.load(Ordering::Relaxed),
             written: state.written.load(Ordering::Relaxed),
             lost: state.lost.load(Ordering::Relaxed),
+            refusals_counted: state.refusals_counted.load(Ordering::Relaxed),
+            dropped: state.dropped.load(Ordering::Relaxed),
+            dead_lettered: state.dead_lettered.load(Ordering::Relaxed),
             failing: state.failing.load(Ordering::Relaxed),
             last_error: lock(&state.last_error).clone(),
         }
@@ -204,21 +230,57 @@ impl Recorder {
 }
 
 impl State {
-    /// Appends to the spill file; counts the records as lost if even that fails. True when
-    /// they are in the file.
+    /// Appends to the spill file, as far as its bound allows (what it leaves out is counted
+    /// and alerted on, and deliberately not retried); counts the records as lost if even the
+    /// append fails. True unless it failed.
     fn spill_records(&self, records: &[RequestRecord]) -> bool {
         let mut spill = lock(&self.spill);
         match spill.append(records) {
-            Ok(()) => {
+            Ok(appended) => {
                 self.spilled
-                    .fetch_add(records.len() as u64, Ordering::Relaxed);
+                    .fetch_add(appended.kept as u64, Ordering::Relaxed);
                 self.spill_pending.store(true, Ordering::Relaxed);
+                self.count_left_out(appended);
                 true
             }
             Err(error) => {
                 self.lost.fetch_add(records.len() as u64, Ordering::Relaxed);
                 tracing::error!(path = %spill.path().display(), %error, count = records.len(),
                     "could not append records to the spill file; they are lost");
+                false
+            }
+        }
+    }
+
+    fn count_left_out(&self, appended: Appended) {
+        let (counted, dropped) = (appended.refusals_counted as u64, appended.dropped as u64);
+        if counted == 0 && dropped == 0 {
+            return;
+        }
+        let before = self.refusals_counted.fetch_add(counted, Ordering::Relaxed)
+            + self.dropped.fetch_add(dropped, Ordering::Relaxed);
+        // A log line per thousand: the database is away and the disk bound is reached.
+        if before / 1000 != (before + counted + dropped) / 1000 || before == 0 {
+            tracing::error!(
+                refusals_counted = self.refusals_counted.load(Ordering::Relaxed),
+                dropped = self.dropped.load(Ordering::Relaxed),
+                "the spill file is at RECORD_SPILL_MAX_MB: refusal records are only counted, \
+                 and past the bound every record is dropped"
+            );
+        }
+    }
+
+    /// Sets aside records the database refused for good; false when the file failed too.
+    fn set_aside(&self, record: &RequestRecord, reason: &str) -> bool {
+        match self.dead_letter.set_aside(record, reason) {
+            Ok(()) => {
+                self.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(id = %record.id, reason, path = %self.dead_letter.path().display(),
+                    "the database refused a record for good; set aside in the dead-letter file");
+                true
+            }
+            Err(error) => {
+                tracing::error!(id = %record.id, %error, "could not write the dead-letter file");
                 false
             }
         }
@@ -312,7 +374,9 @@ async fn write_loop(
             if replaying {
                 replay(&store, &state).await
             } else {
-                write(&store, &batch).await
+                write_or_set_aside(&store, &state, &batch)
+                    .await
+                    .map_err(String::from)
             }
         };
         let result = tokio::select! {
@@ -346,12 +410,62 @@ async fn write_loop(
     flush(&store, &state, queue, batch, on_safe, deadline).await;
 }
 
-async fn write(store: &Store, records: &[RequestRecord]) -> Result<(), String> {
+/// Why a write did not happen.
+struct WriteFailure {
+    message: String,
+    /// The database answered and refused (as opposed to not answering).
+    refused: bool,
+}
+
+impl From<WriteFailure> for String {
+    fn from(failure: WriteFailure) -> String {
+        failure.message
+    }
+}
+
+async fn write(store: &Store, records: &[RequestRecord]) -> Result<(), WriteFailure> {
     match tokio::time::timeout(WRITE_TIMEOUT, store.record_batch(records)).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err(format!("database: no answer in {WRITE_TIMEOUT:?}")),
+        Ok(Err(error)) => Err(WriteFailure {
+            refused: error.is_refusal(),
+            message: error.to_string(),
+        }),
+        Err(_) => Err(WriteFailure {
+            message: format!("database: no answer in {WRITE_TIMEOUT:?}"),
+            refused: false,
+        }),
     }
+}
+
+/// Writes `records`; when the database refuses them [`REFUSALS_BEFORE_SETTING_ASIDE`]
+/// times running, writes them one by one and sets aside those it still refuses. Ok once
+/// each is written or set aside.
+async fn write_or_set_aside(
+    store: &Store,
+    state: &State,
+    records: &[RequestRecord],
+) -> Result<(), WriteFailure> {
+    let mut refusals = 0;
+    loop {
+        match write(store, records).await {
+            Err(failure) if failure.refused => {
+                refusals += 1;
+                if refusals >= REFUSALS_BEFORE_SETTING_ASIDE {
+                    break;
+                }
+                tokio::time::sleep(MIN_BACKOFF * refusals).await;
+            }
+            result => return result,
+        }
+    }
+    for record in records {
+        match write(store, std::slice::from_ref(record)).await {
+            Ok(()) => {}
+            Err(failure) if failure.refused && state.set_aside(record, &failure.message) => {}
+            Err(failure) => return Err(failure),
+        }
+    }
+    Ok(())
 }
 
 /// Writes every record of every spill file, then removes the file. Stops at the first
@@ -385,7 +499,7 @@ async fn replay(store: &Store, state: &State) -> Result<(), String> {
             if chunk.is_empty() {
                 break;
             }
-            write(store, &chunk).await?;
+            write_or_set_aside(store, state, &chunk).await?;
             written += chunk.len() as u64;
             state
                 .written
@@ -525,6 +639,7 @@ mod tests {
             RecorderSettings {
                 queue_capacity,
                 spill_path: self.dir.join("records.spill"),
+                spill_max_bytes: 1 << 30,
                 retention: Duration::from_secs(30 * 86_400),
                 cleanup_interval: Duration::from_secs(3600),
                 instance_id: "test".into(),

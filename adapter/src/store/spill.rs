@@ -1,6 +1,9 @@
 //! The spill file: records the database could not take yet, one JSON line each, appended.
 //! Replay renames it to `<path>.replaying` first, so records spilled meanwhile go to a fresh
 //! file and removing the replayed one never loses them.
+//!
+//! The two files together are bounded (RECORD_SPILL_MAX_MB): past [`REFUSALS_UP_TO`] of the
+//! bound, refusal records are kept only as a count; at the bound, nothing more is kept.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -8,9 +11,23 @@ use std::path::{Path, PathBuf};
 
 use super::RequestRecord;
 
+/// Share of the bound up to which refusal records are spilled like any other.
+pub(super) const REFUSALS_UP_TO: f64 = 0.8;
+
+/// What an append did with each record.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Appended {
+    pub kept: usize,
+    /// Refusals past [`REFUSALS_UP_TO`] of the bound: counted, not kept.
+    pub refusals_counted: usize,
+    /// Other records at the bound: dropped.
+    pub dropped: usize,
+}
+
 pub(super) struct Spill {
     path: PathBuf,
     replaying: PathBuf,
+    max_bytes: u64,
     /// Open for appending once something was spilled in this process.
     file: Option<File>,
     /// Appended since the last fsync.
@@ -18,12 +35,13 @@ pub(super) struct Spill {
 }
 
 impl Spill {
-    pub(super) fn new(path: PathBuf) -> Spill {
+    pub(super) fn new(path: PathBuf, max_bytes: u64) -> Spill {
         let mut replaying = path.clone().into_os_string();
         replaying.push(".replaying");
         Spill {
             path,
             replaying: replaying.into(),
+            max_bytes,
             file: None,
             dirty: false,
         }
@@ -33,12 +51,26 @@ impl Spill {
         &self.path
     }
 
-    /// Appends one line per record (not yet fsynced: see [`Spill::sync_handle`]).
-    pub(super) fn append(&mut self, records: &[RequestRecord]) -> io::Result<()> {
+    /// Appends one line per record the bound leaves room for (not yet fsynced: see
+    /// [`Spill::sync_handle`]).
+    pub(super) fn append(&mut self, records: &[RequestRecord]) -> io::Result<Appended> {
+        let stored: u64 = self.sizes().iter().map(|(_, len)| len).sum();
+        let refusals_kept = (stored as f64) < self.max_bytes as f64 * REFUSALS_UP_TO;
+        let mut appended = Appended::default();
         let mut lines = Vec::with_capacity(records.len() * 256);
         for record in records {
-            serde_json::to_writer(&mut lines, record)?;
-            lines.push(b'\n');
+            if record.is_refusal() && !refusals_kept {
+                appended.refusals_counted += 1;
+            } else if stored + lines.len() as u64 >= self.max_bytes {
+                appended.dropped += 1;
+            } else {
+                serde_json::to_writer(&mut lines, record)?;
+                lines.push(b'\n');
+                appended.kept += 1;
+            }
+        }
+        if lines.is_empty() {
+            return Ok(appended);
         }
         let file = match &mut self.file {
             Some(file) => file,
@@ -46,7 +78,7 @@ impl Spill {
         };
         file.write_all(&lines)?;
         self.dirty = true;
-        Ok(())
+        Ok(appended)
     }
 
     /// A handle to fsync outside the lock, when something was appended since the last one.
@@ -82,8 +114,7 @@ impl Spill {
         Ok(Some(self.replaying.clone()))
     }
 
-    /// Bytes in the spill file and in a replay left over, now (at start, before anything
-    /// is appended), for [`count_lines`].
+    /// Bytes in the spill file and in a replay in progress or left over.
     pub(super) fn sizes(&self) -> [(PathBuf, u64); 2] {
         [&self.path, &self.replaying].map(|path| {
             let len = std::fs::metadata(path).map_or(0, |m| m.len());
@@ -184,7 +215,7 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("records.spill");
         std::fs::write(&path, "{\"id\":\"torn\",\"at\":1").expect("torn file");
-        let mut spill = Spill::new(path.clone());
+        let mut spill = Spill::new(path.clone(), 1 << 20);
         let record = RequestRecord {
             id: "whole".into(),
             ..RequestRecord::default()
@@ -196,6 +227,45 @@ mod tests {
         let mut reader = SpillReader::open(&replaying).expect("open");
         assert_eq!(reader.next_chunk(10).expect("read"), vec![record]);
         assert_eq!(reader.lines, 2);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_full_spill_counts_refusals_first_then_drops_everything() {
+        let dir = std::env::temp_dir().join(format!("prism-spill-bound-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("records.spill");
+        std::fs::remove_file(&path).ok();
+        let answered = |n: u32| RequestRecord {
+            id: format!("answered-{n}"),
+            pipeline: "fit:100x100".into(),
+            ..RequestRecord::default()
+        };
+        let refused = |n: u32| RequestRecord {
+            id: format!("refused-{n}"),
+            error_kind: Some("rate_limited".into()),
+            ..answered(n)
+        };
+        let line = serde_json::to_vec(&answered(0)).expect("json").len() as u64 + 1;
+        let mut spill = Spill::new(path.clone(), line * 10);
+        for n in 0..8 {
+            let kept = spill.append(&[answered(n)]).expect("append");
+            assert_eq!(kept.kept, 1);
+        }
+        // At 80 % of the bound: refusals are counted, other records still kept.
+        let appended = spill.append(&[refused(8), answered(9)]).expect("append");
+        assert_eq!(
+            (appended.kept, appended.refusals_counted, appended.dropped),
+            (1, 1, 0)
+        );
+        spill.append(&[answered(10)]).expect("append");
+        // At the bound: nothing more is kept.
+        let appended = spill.append(&[answered(11), refused(12)]).expect("append");
+        assert_eq!(
+            (appended.kept, appended.refusals_counted, appended.dropped),
+            (0, 1, 1)
+        );
+        assert!(std::fs::metadata(&path).expect("file").len() <= line * 11);
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -1,6 +1,7 @@
 //! Every call to Telegram's Bot API in one place: the client (timeouts sized for 20 MB
-//! transfers), the outbound throttle, retries that honour `retry_after`, bounded downloads,
-//! and sending a result as a photo, document or sticker.
+//! transfers), each message's turn in the outbound pacing (`outbound.rs`), retries that
+//! honour `retry_after`, bounded downloads, and sending a result as a photo, document or
+//! sticker.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,18 +10,19 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use teloxide::adaptors::Throttle;
-use teloxide::adaptors::throttle::{Limits, Settings};
 use teloxide::net::Download;
 use teloxide::payloads::{
     SendDocumentSetters, SendMessageSetters, SendPhotoSetters, SendStickerSetters,
 };
 use teloxide::prelude::*;
-use teloxide::types::{ChatAction, FileId, InputFile, MessageId, ReplyMarkup, ReplyParameters};
+use teloxide::types::{
+    AllowedUpdate, ChatAction, FileId, InputFile, MessageId, ReplyMarkup, ReplyParameters,
+};
 use teloxide::{ApiError, RequestError};
 
 use crate::config::BotConfig;
 use crate::telegram::delivery::Delivery;
+use crate::telegram::outbound::{Dropped, Outbound, Pace, Weight};
 
 /// The HTTP client's total timeout: a 20 MB upload on a slow link needs minutes, and the
 /// long-poll timeout must stay below it.
@@ -31,6 +33,9 @@ type Reachability = (Instant, Result<(), String>);
 /// How long a getMe answer stands for /health, and how long one is waited for.
 const REACHABILITY_TTL: Duration = Duration::from_secs(5);
 const REACHABILITY_TIMEOUT: Duration = Duration::from_secs(2);
+/// The updates the bot handles; Telegram sends no others (webhook and polling alike).
+pub const ALLOWED_UPDATES: [AllowedUpdate; 2] =
+    [AllowedUpdate::Message, AllowedUpdate::CallbackQuery];
 /// A `retry_after` is honoured this many times before the request is given up.
 const MAX_RETRIES: usize = 8;
 
@@ -46,6 +51,8 @@ pub enum TelegramError {
     ApiUrl(String),
     #[error("HTTP client: {0}")]
     Client(String),
+    #[error("notice {0}")]
+    Dropped(#[from] Dropped),
 }
 
 impl TelegramError {
@@ -70,30 +77,16 @@ impl TelegramError {
     }
 }
 
-/// The Bot API: messages go through the throttle when it is on; getFile, downloads and
-/// getMe are not messages and go direct.
+/// The Bot API: each message waits for its chat's turn; getFile, downloads, getMe, chat
+/// actions and button answers are not messages and go direct.
 #[derive(Clone)]
 pub struct Telegram {
     pub bot: Bot,
-    throttled: Option<Throttle<Bot>>,
+    outbound: Outbound,
     /// Calls repeated after Telegram asked to retry later, since start.
     retries: Arc<AtomicU64>,
     /// The last getMe answer for /health, and when it came.
     reachability: Arc<Mutex<Option<Reachability>>>,
-}
-
-/// Runs `$call` (an expression using `$api`, ending in `.send()`) on the throttled
-/// requester when there is one, else on the plain bot; both give the same result type.
-macro_rules! on_api {
-    ($telegram:expr, |$api:ident| $call:expr) => {
-        match &$telegram.throttled {
-            Some($api) => $call.await,
-            None => {
-                let $api = &$telegram.bot;
-                $call.await
-            }
-        }
-    };
 }
 
 impl Telegram {
@@ -106,14 +99,9 @@ impl Telegram {
         let url = url::Url::parse(&config.api_url)
             .map_err(|e| TelegramError::ApiUrl(format!("{}: {e}", config.api_url)))?;
         let bot = Bot::with_client(&config.token, client).set_api_url(url);
-        // Our own retry loop below handles `retry_after`; the throttle only shapes.
-        let throttled = config.throttle.then(|| {
-            let settings = Settings::default().limits(Limits::default()).no_retry();
-            Throttle::spawn_with_settings(bot.clone(), settings)
-        });
         Ok(Telegram {
             bot,
-            throttled,
+            outbound: Outbound::start(config.throttle.then(Pace::default)),
             retries: Arc::new(AtomicU64::new(0)),
             reachability: Arc::new(Mutex::new(None)),
         })
@@ -122,6 +110,11 @@ impl Telegram {
     /// Calls repeated after Telegram asked to retry later, since start.
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
+    }
+
+    /// The outbound turn-taking, for its figures.
+    pub fn outbound(&self) -> &Outbound {
+        &self.outbound
     }
 
     /// Fetches a file by id, refusing more than `limit` bytes before and during transfer.
@@ -149,28 +142,27 @@ impl Telegram {
         Ok(bytes)
     }
 
-    /// A text reply (Markdown-free, so user text is never misparsed).
+    /// A text reply (Markdown-free, so user text is never misparsed); a notice is dropped
+    /// when its chat already has a couple waiting.
     pub async fn reply(
         &self,
         chat: ChatId,
         to: Option<MessageId>,
         text: &str,
+        weight: Weight,
     ) -> Result<Message, TelegramError> {
-        Ok(with_retry(&self.retries, || {
-            let reply = to.map(|to| ReplyParameters::new(to).allow_sending_without_reply());
-            async move {
-                on_api!(self, |api| {
-                    let mut request = api.send_message(chat, text);
-                    if let Some(reply) = reply {
-                        request = request.reply_parameters(reply);
-                    }
-                    request.send()
-                })
+        let reply = to.map(|to| ReplyParameters::new(to).allow_sending_without_reply());
+        self.send(chat, weight, || {
+            let mut request = self.bot.send_message(chat, text);
+            if let Some(reply) = reply.clone() {
+                request = request.reply_parameters(reply);
             }
+            request.send()
         })
-        .await?)
+        .await
     }
 
+    /// A notice with buttons, in reply to `to`.
     pub async fn reply_with_markup(
         &self,
         chat: ChatId,
@@ -178,29 +170,25 @@ impl Telegram {
         text: &str,
         markup: ReplyMarkup,
     ) -> Result<Message, TelegramError> {
-        Ok(with_retry(&self.retries, || {
-            let markup = markup.clone();
-            async move {
-                on_api!(self, |api| api
-                    .send_message(chat, text)
-                    .reply_parameters(ReplyParameters::new(to).allow_sending_without_reply())
-                    .reply_markup(markup)
-                    .send())
-            }
+        self.send(chat, Weight::Notice, || {
+            self.bot
+                .send_message(chat, text)
+                .reply_parameters(ReplyParameters::new(to).allow_sending_without_reply())
+                .reply_markup(markup.clone())
+                .send()
         })
-        .await?)
+        .await
     }
 
+    /// Replaces a message's text (a keyboard by the choice made): part of the answer.
     pub async fn edit_text(
         &self,
         chat: ChatId,
         message: MessageId,
         text: &str,
     ) -> Result<(), TelegramError> {
-        with_retry(&self.retries, || async move {
-            on_api!(self, |api| api
-                .edit_message_text(chat, message, text)
-                .send())
+        self.send(chat, Weight::Answer, || {
+            self.bot.edit_message_text(chat, message, text).send()
         })
         .await?;
         Ok(())
@@ -211,24 +199,49 @@ impl Telegram {
         id: &teloxide::types::CallbackQueryId,
         text: Option<&str>,
     ) -> Result<(), TelegramError> {
-        with_retry(&self.retries, || async move {
-            on_api!(self, |api| {
-                let mut request = api.answer_callback_query(id.clone());
-                if let Some(text) = text {
-                    request = request.text(text);
-                }
-                request.send()
-            })
+        with_retry(&self.retries, || {
+            let mut request = self.bot.answer_callback_query(id.clone());
+            if let Some(text) = text {
+                request = request.text(text);
+            }
+            request.send()
         })
         .await?;
         Ok(())
     }
 
+    /// One message: each try waits for the chat's turn, and is tried again after each
+    /// `retry_after` Telegram asks for.
+    async fn send<T, F, Fut>(
+        &self,
+        chat: ChatId,
+        weight: Weight,
+        mut request: F,
+    ) -> Result<T, TelegramError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, RequestError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            self.outbound.turn(chat, weight).await?;
+            match request().await {
+                Err(RequestError::RetryAfter(after)) if attempt < MAX_RETRIES => {
+                    attempt += 1;
+                    wait_before_retry(&self.retries, after.duration(), attempt).await;
+                }
+                result => return Ok(result?),
+            }
+        }
+    }
+
     /// "Sending a photo…" in the chat header while work runs (best effort).
     pub async fn show_working(&self, chat: ChatId) {
-        if let Err(error) = on_api!(self, |api| api
+        if let Err(error) = self
+            .bot
             .send_chat_action(chat, ChatAction::UploadPhoto)
-            .send())
+            .send()
+            .await
         {
             tracing::debug!(%error, "chat action failed");
         }
@@ -252,29 +265,29 @@ impl Telegram {
         let reply = ReplyParameters::new(to).allow_sending_without_reply();
         let sent = match delivery {
             Delivery::Photo => {
-                with_retry(&self.retries, || async {
-                    on_api!(self, |api| api
+                self.send(chat, Weight::Answer, || {
+                    self.bot
                         .send_photo(chat, input())
                         .reply_parameters(reply.clone())
-                        .send())
+                        .send()
                 })
                 .await?
             }
             Delivery::Document => {
-                with_retry(&self.retries, || async {
-                    on_api!(self, |api| api
+                self.send(chat, Weight::Answer, || {
+                    self.bot
                         .send_document(chat, input())
                         .reply_parameters(reply.clone())
-                        .send())
+                        .send()
                 })
                 .await?
             }
             Delivery::Sticker => {
-                with_retry(&self.retries, || async {
-                    on_api!(self, |api| api
+                self.send(chat, Weight::Answer, || {
+                    self.bot
                         .send_sticker(chat, input())
                         .reply_parameters(reply.clone())
-                        .send())
+                        .send()
                 })
                 .await?
             }
@@ -306,37 +319,25 @@ impl Telegram {
         self.reachability.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers the webhook unless Telegram already has it: every instance of a deployment
-    /// starts with the same URL and secret, and re-setting it on each start would only churn.
-    /// Telegram does not reveal the secret, so a mismatch shows up as 401 errors from our
-    /// own endpoint in `last_error_message`; then it is set again. Returns whether it set it.
-    pub async fn ensure_webhook(
+    /// Registers the webhook with every parameter it has (URL, secret, the updates the bot
+    /// handles, connections), at each start: the call is idempotent, and Telegram does not
+    /// reveal the secret it holds, so a rotated WEBHOOK_SECRET is only taken up this way.
+    pub async fn set_webhook(
         &self,
         url: &url::Url,
         secret: &str,
-    ) -> Result<bool, TelegramError> {
-        match with_retry(&self.retries, || self.bot.get_webhook_info().send()).await {
-            Ok(info) => {
-                let same_url = info.url.as_ref() == Some(url);
-                let refused = info
-                    .last_error_message
-                    .as_deref()
-                    .is_some_and(|error| error.contains("401"));
-                if same_url && !refused {
-                    return Ok(false);
-                }
-            }
-            // Not knowing what is set is no reason not to serve: set it.
-            Err(error) => tracing::warn!(%error, "getWebhookInfo failed; setting the webhook"),
-        }
+        max_connections: u8,
+    ) -> Result<(), TelegramError> {
         with_retry(&self.retries, || {
             self.bot
                 .set_webhook(url.clone())
                 .secret_token(secret.to_string())
+                .allowed_updates(ALLOWED_UPDATES)
+                .max_connections(max_connections)
                 .send()
         })
         .await?;
-        Ok(true)
+        Ok(())
     }
 }
 
@@ -361,8 +362,8 @@ fn sent_file_id(message: &Message, delivery: Delivery) -> Option<String> {
     }
 }
 
-/// Runs a request again after each `retry_after` Telegram asks for (flood control), so
-/// a reply is delayed, never dropped.
+/// Runs a request that is not a message again after each `retry_after` Telegram asks for
+/// (flood control), so it is delayed, never dropped.
 async fn with_retry<T, F, Fut>(retries: &AtomicU64, mut request: F) -> Result<T, RequestError>
 where
     F: FnMut() -> Fut,
@@ -373,15 +374,19 @@ where
         match request().await {
             Err(RequestError::RetryAfter(after)) if attempt < MAX_RETRIES => {
                 attempt += 1;
-                retries.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    seconds = after.seconds(),
-                    attempt,
-                    "Telegram asked to retry later"
-                );
-                tokio::time::sleep(after.duration()).await;
+                wait_before_retry(retries, after.duration(), attempt).await;
             }
             result => return result,
         }
     }
+}
+
+async fn wait_before_retry(retries: &AtomicU64, after: Duration, attempt: usize) {
+    retries.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(
+        seconds = after.as_secs(),
+        attempt,
+        "Telegram asked to retry later"
+    );
+    tokio::time::sleep(after).await;
 }

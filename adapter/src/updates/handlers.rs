@@ -17,6 +17,7 @@ use crate::flow::spec::{self, KEYBOARD_PRESETS};
 use crate::operate::admin;
 use crate::operate::health;
 use crate::operate::operator::Operator;
+use crate::telegram::client::TelegramError;
 use crate::updates::commands::{self, Command};
 
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
@@ -210,8 +211,12 @@ async fn on_image(
                     .telegram()
                     .reply_with_markup(message.chat.id, message.id, text, markup)
                     .await;
-                if let Err(error) = sent {
-                    tracing::warn!(%error, "sending the preset keyboard failed");
+                match sent {
+                    Err(TelegramError::Dropped(_)) => {
+                        tracing::debug!("preset keyboard dropped: the chat has enough waiting")
+                    }
+                    Err(error) => tracing::warn!(%error, "sending the preset keyboard failed"),
+                    Ok(_) => {}
                 }
             });
         }
@@ -233,6 +238,12 @@ fn request_or_explain(
         Ok(spec) => spec,
         Err(error) => return service.reply_later(message.chat.id, message.id, error.to_string()),
     };
+    // Refused before the image is fetched; the engine would refuse it too.
+    let limits = &service.engine().config().limits;
+    if let Err(error) = limits.check_steps(spec.pipeline.ops.len()) {
+        let text = format!("I can't run that: {error}. Split it over several requests.");
+        return service.reply_later(message.chat.id, message.id, text);
+    }
     let Some(user) = message.from.as_ref() else {
         return; // channel posts have no sender to rate-limit or answer
     };

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::flow::service::Service;
+use crate::telegram::client::ALLOWED_UPDATES;
 use crate::updates::arrival::{self, Arrival};
 
 /// After a failed call, or while the inbox is full, the next call waits this long.
@@ -53,6 +54,7 @@ async fn poll(service: Arc<Service>, stop: CancellationToken, conflict: Arc<Atom
             .get_updates()
             .offset(offset)
             .timeout(timeout)
+            .allowed_updates(ALLOWED_UPDATES)
             .send();
         let updates = tokio::select! {
             _ = stop.cancelled() => break,

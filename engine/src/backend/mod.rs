@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::frame::Frame;
+use crate::limits::Deadline;
 use crate::ops::Op;
 use gpu::{GpuBackend, GpuConfig, GpuInfo, GpuStats, NotOnGpu};
 
@@ -136,12 +137,13 @@ impl Backends {
 
     /// Runs the planned steps (orientation first) on the chosen backend; anything the GPU does not
     /// finish runs again on the CPU from the same decoded frame, and pipelines with a smart
-    /// crop run on the CPU from the start.
+    /// crop run on the CPU from the start. Past `deadline` the job fails with `Limits`.
     pub fn run(
         &self,
         frame: Frame,
         ops: &[Op],
         sizes: &[(u32, u32)],
+        deadline: &Deadline,
     ) -> Result<(Frame, BackendUsed), Error> {
         if let Some(gpu) = &self.gpu {
             let size = (frame.width(), frame.height());
@@ -153,11 +155,14 @@ impl Backends {
             let gpu_can = !ops.iter().any(Op::places_by_content);
             if wanted && has_work && gpu_can {
                 match gpu.run(&frame, ops, sizes) {
-                    Ok(out) => return Ok((out, BackendUsed::Gpu)),
+                    Ok(out) => {
+                        deadline.check(|| "after the steps on the GPU".into())?;
+                        return Ok((out, BackendUsed::Gpu));
+                    }
                     Err(NotOnGpu::TooLarge | NotOnGpu::Disabled | NotOnGpu::Failed(_)) => {}
                 }
             }
         }
-        cpu::run(frame, ops, sizes).map(|frame| (frame, BackendUsed::Cpu))
+        cpu::run_until(frame, ops, sizes, deadline).map(|frame| (frame, BackendUsed::Cpu))
     }
 }

@@ -85,7 +85,11 @@ fn box_pass_horizontal(frame: &mut Frame, radius: usize) {
     );
     let (average, half) = (Average::new(radius), radius as u32);
     let mut source = vec![0u8; stride];
-    for row in frame.data_mut().chunks_exact_mut(stride) {
+    for row in frame
+        .data_mut()
+        .chunks_exact_mut(stride)
+        .take_while(still_in_time)
+    {
         source.copy_from_slice(row);
         for channel in 0..bpp {
             let at = |x: isize| {
@@ -118,7 +122,8 @@ fn box_pass_vertical(frame: &mut Frame, radius: usize) {
             *sum += u32::from(v);
         }
     }
-    for (y, out) in frame.data_mut().chunks_exact_mut(stride).enumerate() {
+    let rows = frame.data_mut().chunks_exact_mut(stride);
+    for (y, out) in rows.take_while(still_in_time).enumerate() {
         for (o, &sum) in out.iter_mut().zip(&sums) {
             *o = average.of(sum, half);
         }
@@ -161,7 +166,7 @@ fn gaussian(frame: &mut Frame, sigma: f64) {
     // Horizontal: pad each row by repeating its end pixels, then accumulate shifted copies.
     let mut padded = vec![0u8; (width + 2 * radius) * bpp];
     let mut acc = vec![0f32; stride];
-    for row in data.chunks_exact_mut(stride) {
+    for row in data.chunks_exact_mut(stride).take_while(still_in_time) {
         for (i, px) in padded.chunks_exact_mut(bpp).enumerate() {
             let x = i.saturating_sub(radius).min(width - 1);
             px.copy_from_slice(&row[x * bpp..x * bpp + bpp]);
@@ -180,7 +185,11 @@ fn gaussian(frame: &mut Frame, sigma: f64) {
 
     // Vertical: each output row is a weighted sum of whole input rows.
     let source = data.to_vec();
-    for (y, row) in data.chunks_exact_mut(stride).enumerate() {
+    for (y, row) in data
+        .chunks_exact_mut(stride)
+        .take_while(still_in_time)
+        .enumerate()
+    {
         acc.fill(0.0);
         for (k, &w) in weights.iter().enumerate() {
             let sy = (y + k).saturating_sub(radius).min(height - 1);
@@ -192,6 +201,11 @@ fn gaussian(frame: &mut Frame, sigma: f64) {
             *out = (a + 0.5) as u8;
         }
     }
+}
+
+/// Row loops stop once the job is out of time (the step's check then fails the job).
+fn still_in_time<T>(_row: &T) -> bool {
+    !crate::limits::out_of_time()
 }
 
 #[cfg(test)]

@@ -205,6 +205,7 @@ impl Pipeline {
 
     /// Works out every intermediate size from the header and checks it against the limits.
     pub(crate) fn plan(&self, info: &ImageInfo, limits: &Limits) -> Result<Plan, Error> {
+        limits.check_steps(self.ops.len())?;
         self.validate()?;
         let orientation = if self.auto_orient {
             info.orientation
@@ -444,5 +445,18 @@ mod tests {
             .plan(&info(40, 20, crate::Orientation::Normal), &limits)
             .unwrap_err();
         assert_eq!(error.kind(), crate::ErrorKind::Pipeline);
+    }
+
+    #[test]
+    fn a_pipeline_longer_than_max_steps_is_refused_naming_the_limit() {
+        let limits = Limits::default();
+        let at_limit: Pipeline = vec!["gray"; limits.max_steps].join("|").parse().unwrap();
+        let photo = info(40, 20, crate::Orientation::Normal);
+        assert!(at_limit.plan(&photo, &limits).is_ok());
+        let over: Pipeline = vec!["gray"; 100].join("|").parse().unwrap();
+        let error = over.plan(&photo, &limits).unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::Limits);
+        assert!(error.to_string().contains("100 steps"), "{error}");
+        assert!(error.to_string().contains("32 (max_steps)"), "{error}");
     }
 }
