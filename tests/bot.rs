@@ -612,3 +612,132 @@ async fn webhook_mode() {
     assert_eq!(standin.count("deletewebhook"), 0);
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Every call the bot made to `chat` with `method`.
+fn sent_to(standin: &StandIn, method: &str, chat: i64) -> Vec<Call> {
+    standin
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == method && c.chat_id() == Some(chat))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_chat_does_not_hold_up_another_users_result() {
+    let standin = StandIn::start().await;
+    let (dir, db) = database("flood");
+    // Telegram's pace, as in production: one message a second per chat.
+    let bot = start_bot(&standin, &db, &[("TELEGRAM_THROTTLE", "true")]).await;
+    let file = standin.add_file(&photo_bytes());
+    for n in 0..40 {
+        standin.text(ALICE, ALICE, &format!("hello {n}"), None);
+    }
+    for _ in 0..10 {
+        standin.photo(ALICE, ALICE, &file, None);
+    }
+    let bobs = standin.photo(BOB, BOB, &file, Some("fit 100"));
+    let bobs_result = standin
+        .wait_reply("sendphoto", BOB, message_id(&bobs))
+        .await;
+    // Alice's replies go on at her chat's pace (one a second): wait until none came for 2 s.
+    let mut alices = sent_to(&standin, "sendmessage", ALICE);
+    let mut quiet = 0;
+    while quiet < 10 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = sent_to(&standin, "sendmessage", ALICE);
+        quiet = if now.len() == alices.len() {
+            quiet + 1
+        } else {
+            0
+        };
+        alices = now;
+    }
+    assert!(
+        alices.iter().any(|c| c.at > bobs_result.at),
+        "Bob's result waited for Alice's chatter: {} replies to her before it",
+        alices.len()
+    );
+    // Forty identical hints fold into one; of ten keyboards, a couple wait and the rest
+    // are dropped.
+    let hints = alices
+        .iter()
+        .filter(|c| c.text().starts_with("Send me a photo"))
+        .count();
+    assert_eq!(hints, 1, "the same hint twice in a minute");
+    assert!(
+        alices.len() <= 5,
+        "{} replies to a flood of 50 messages",
+        alices.len()
+    );
+    bot.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caption_of_a_hundred_steps_is_refused_before_the_download() {
+    let standin = StandIn::start().await;
+    let (dir, db) = database("steps");
+    let bot = start_bot(&standin, &db, &[]).await;
+    let file = standin.add_file(&photo_bytes());
+    let caption = vec!["gray"; 100].join(" ");
+    let message = standin.photo(ALICE, ALICE, &file, Some(&caption));
+    let text = reply_text(&standin, ALICE, &message).await;
+    assert!(
+        text.contains("100 steps") && text.contains("32 (max_steps)"),
+        "{text}"
+    );
+    let at_the_limit = vec!["gray"; 32].join(" ");
+    let message = standin.photo(ALICE, ALICE, &file, Some(&at_the_limit));
+    standin
+        .wait_reply("sendphoto", ALICE, message_id(&message))
+        .await;
+    assert_eq!(
+        standin.count("getfile"),
+        1,
+        "only the valid one was fetched"
+    );
+    bot.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_holds_at_most_two_slots_and_others_still_get_theirs() {
+    let standin = StandIn::start().await;
+    let (dir, db) = database("per-user");
+    let bot = start_bot(&standin, &db, &[("MAX_CONCURRENT_REQUESTS", "8")]).await;
+    standin.hold_downloads();
+    let file = standin.add_file(&photo_bytes());
+    let fetches = |standin: &StandIn| standin.count("getfile");
+    let alices: Vec<Value> = (0..4)
+        .map(|n| standin.photo(ALICE, ALICE, &file, Some(&format!("fit {}", 100 + n))))
+        .collect();
+    let admins: Vec<Value> = (0..3)
+        .map(|n| standin.photo(ADMIN, ADMIN, &file, Some(&format!("fit {}", 200 + n))))
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fetches(&standin) < 5 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Alice's two, and every one of the admin's (admins are exempt).
+    assert_eq!(fetches(&standin), 5);
+    let bobs = standin.photo(BOB, BOB, &file, Some("fit 90"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fetches(&standin) < 6 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fetches(&standin), 6, "Bob's fetch, while Alice's two wait");
+    standin.release_downloads();
+    for (chat, message) in alices
+        .iter()
+        .map(|m| (ALICE, m))
+        .chain(admins.iter().map(|m| (ADMIN, m)))
+        .chain([(BOB, &bobs)])
+    {
+        standin
+            .wait_reply("sendphoto", chat, message_id(message))
+            .await;
+    }
+    bot.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}

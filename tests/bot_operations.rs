@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use botkit::{database, photo_bytes, sample, start_bot, wait_for_metric};
 use serde_json::Value;
-use standin::{StandIn, component_status, http_get, http_post};
+use standin::{StandIn, component_status, http_get, http_get_as, http_post};
 
 const ADMIN: i64 = 1;
 const ALICE: i64 = 100;
@@ -79,6 +79,31 @@ async fn endpoints_report_health_metrics_and_cleanup() {
     ] {
         assert_eq!(component_status(&body, part), "ok", "{part}: {report}");
     }
+    // The public report names each part and its status; the details (which can name hosts
+    // and quote server errors) come only with the operator token.
+    let details = |report: &Value| -> Vec<String> {
+        report["components"]
+            .as_array()
+            .map(|parts| {
+                parts
+                    .iter()
+                    .filter_map(|part| part["detail"].as_str())
+                    .filter(|detail| !detail.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(details(&report).is_empty(), "{report}");
+    let (status, body) = http_get_as(
+        &address,
+        "/health/ready",
+        "s3cret-token-of-at-least-32-characters",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let operators: Value = serde_json::from_str(&body).expect("JSON report");
+    assert!(details(&operators).len() >= 6, "{operators}");
     assert!(report["uptime_seconds"].as_f64().is_some(), "{report}");
     assert!(
         report["memory"]["resident_bytes"].as_u64() > Some(0),

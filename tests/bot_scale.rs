@@ -32,8 +32,8 @@ async fn a_repeat_on_the_other_instance_is_answered_from_the_shared_cache() {
     let standin = StandIn::start().await;
     let a = start_instance(&standin, &services, "a", None, None, &[]).await;
     let b = start_instance(&standin, &services, "b", None, None, &[]).await;
-    // Both started with the same URL: Telegram was told once.
-    assert_eq!(standin.count("setwebhook"), 1);
+    // Each start registers the webhook with all its parameters (idempotent).
+    assert_eq!(standin.count("setwebhook"), 2);
     let file = standin.add_file(&photo_bytes());
     let first = send_photo(&standin, &a, 100, &file, "fit 200").await;
     let sent = standin
@@ -455,6 +455,104 @@ async fn a_full_inbox_answers_429_and_keeps_telegrams_retry_once_there_is_room()
         .wait_reply("sendphoto", 702, message_id(&third))
         .await;
     assert_eq!(services.wait_for_records(3).await, (3, 3));
+    stop_all(vec![a]).await;
+    services.remove().await;
+}
+
+/// A noisy RGB PNG of `side`², which no encoder can make much smaller than its pixels.
+fn noise_png(side: u32) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let pixels: Vec<u8> = (0..side * side * 3)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, side, side);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().expect("PNG header");
+    writer.write_image_data(&pixels).expect("PNG data");
+    writer.finish().expect("PNG end");
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_result_repeated_through_the_shared_cache_is_the_same_document() {
+    let Some(services) = Services::create("large").await else {
+        return;
+    };
+    let standin = StandIn::start().await;
+    let a = start_instance(&standin, &services, "a", None, None, &[]).await;
+    let b = start_instance(&standin, &services, "b", None, None, &[]).await;
+    // Over sendPhoto's 10 MB, though its size alone would make a photo: a document.
+    let file = standin.add_file(&noise_png(2000));
+    let first = send_photo(&standin, &a, 900, &file, "png").await;
+    let sent = standin
+        .wait_reply("senddocument", 900, message_id(&first))
+        .await;
+    assert!(
+        sent.files
+            .get("document")
+            .is_some_and(|bytes| bytes.len() > 10_000_000),
+        "the first result is uploaded as a document"
+    );
+    let file_id = sent.result["document"]["file_id"]
+        .as_str()
+        .expect("a file id")
+        .to_string();
+    // Instance B has no bytes of it, only the shared entry: it sends the file id.
+    let repeat = send_photo(&standin, &b, 901, &file, "png").await;
+    let again = standin
+        .wait_reply("senddocument", 901, message_id(&repeat))
+        .await;
+    assert!(again.files.is_empty(), "the repeat is sent by file id");
+    assert_eq!(again.params["document"].as_str(), Some(file_id.as_str()));
+    assert_eq!(standin.count("sendphoto"), 0);
+    assert_eq!(standin.count("download"), 1);
+    stop_all(vec![a, b]).await;
+    services.remove().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_webhook_secret_is_registered_at_the_next_start() {
+    let Some(services) = Services::create("rotate").await else {
+        return;
+    };
+    let standin = StandIn::start().await;
+    let a = start_instance(&standin, &services, "a", None, None, &[]).await;
+    stop_all(vec![a]).await;
+    let rotated = "a-rotated-secret-of-at-least-32-characters";
+    let a = start_instance(
+        &standin,
+        &services,
+        "a",
+        None,
+        None,
+        &[("WEBHOOK_SECRET", rotated)],
+    )
+    .await;
+    let registered = standin
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "setwebhook")
+        .last()
+        .expect("setWebhook at start");
+    assert_eq!(registered.params["secret_token"].as_str(), Some(rotated));
+    assert_eq!(
+        registered.params["allowed_updates"],
+        serde_json::json!(["message", "callback_query"])
+    );
+    assert_eq!(registered.params["max_connections"].as_u64(), Some(40));
+    // Telegram now posts with the new secret, and the instance takes it.
+    let file = standin.add_file(&photo_bytes());
+    let update = send_photo(&standin, &a, 950, &file, "fit 40").await;
+    standin
+        .wait_reply("sendphoto", 950, message_id(&update))
+        .await;
     stop_all(vec![a]).await;
     services.remove().await;
 }

@@ -397,7 +397,9 @@ impl BotConfig {
     /// Every value a log line must not show: the token, the shared secrets and the
     /// passwords in the service URLs (for [`redact::hide`]).
     pub fn secrets(&self) -> Vec<String> {
+        // The part after the bot id is the secret one; it is hidden wherever it appears.
         let mut secrets = vec![self.token.clone()];
+        secrets.extend(self.token.split_once(':').map(|(_, key)| key.to_string()));
         if let UpdateSource::Webhook { secret, .. } = &self.updates {
             secrets.push(secret.clone());
         }

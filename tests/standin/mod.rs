@@ -912,6 +912,11 @@ pub async fn http_get(address: &str, path: &str) -> (u16, String) {
     http_request(address, "GET", path, None).await
 }
 
+/// A GET with a bearer token: (status, body).
+pub async fn http_get_as(address: &str, path: &str, bearer: &str) -> (u16, String) {
+    http_request(address, "GET", path, Some(bearer)).await
+}
+
 /// A POST without a body, with a bearer token when given: (status, body).
 pub async fn http_post(address: &str, path: &str, bearer: Option<&str>) -> (u16, String) {
     http_request(address, "POST", path, bearer).await

@@ -61,7 +61,7 @@ pub struct Service {
     redis: Option<Arc<SharedRedis>>,
     /// Accepted updates, kept until answered.
     inbox: Arc<Inbox>,
-    /// Notices each chat got in the last minute (by text): the same one is not repeated.
+    /// Unasked-for notices each chat got in the last minute (by text): not repeated.
     told: moka::sync::Cache<(ChatId, u64), ()>,
     /// Spawned jobs and replies; shutdown waits for all of them.
     tasks: TaskTracker,
@@ -149,7 +149,7 @@ enum Step {
     Refused,
 }
 
-/// The same notice (help, refusal, hint) goes to a chat once in this long at most.
+/// The same unasked-for notice (a hint, a refusal) goes to a chat once in this long at most.
 const NOTICE_REPEATED_AFTER: Duration = Duration::from_secs(60);
 
 /// A result sent by a `file_id` that Telegram no longer honours, with no bytes to upload
@@ -426,7 +426,7 @@ impl Service {
     /// try again, once a minute at most.
     pub fn tell_busy(&self, chat: ChatId, to: MessageId) {
         self.events.ended(Ended::Refused);
-        self.reply_later(
+        self.tell_once_a_minute(
             chat,
             to,
             "I'm at capacity right now. Please try again in a few minutes.".into(),
@@ -721,6 +721,14 @@ impl Service {
     }
 
     fn delivery_for(&self, request: &ImageRequest, result: &CachedResult) -> Delivery {
+        // An entry from the shared cache has no bytes to measure: the same request always
+        // gets the same delivery, so it goes the way it was sent before (a large result as
+        // a document, though its dimensions alone would make it a photo).
+        if result.bytes.is_empty()
+            && let Some((delivery, _)) = result.file_ids.first()
+        {
+            return *delivery;
+        }
         let shape = delivery::Shape {
             bytes: result.bytes.len(),
             width: result.width,
@@ -867,7 +875,8 @@ impl Service {
             _ => Ended::Refused,
         });
         if notify {
-            self.say_later(request, text.unwrap_or_else(|| failure.message()));
+            let text = text.unwrap_or_else(|| failure.message());
+            self.tell_once_a_minute(request.chat, request.reply_to, text);
         }
         self.record(
             request,
@@ -895,15 +904,10 @@ impl Service {
         self.reply_later(request.chat, request.reply_to, text);
     }
 
-    /// A notice (help, hint, refusal) from a tracked task (shutdown waits for it), so no
-    /// handler waits on Telegram. The same text goes to a chat once a minute at most, and it
-    /// is dropped when the chat already has a couple of notices waiting for their turn.
+    /// A notice (a command's answer, a hint, a refusal) from a tracked task (shutdown waits
+    /// for it), so no handler waits on Telegram. It is dropped when the chat already has a
+    /// couple of notices waiting for their turn.
     pub fn reply_later(&self, chat: ChatId, to: MessageId, text: String) {
-        let told = (chat, notice_key(&text));
-        if self.told.contains_key(&told) {
-            return;
-        }
-        self.told.insert(told, ());
         let telegram = self.telegram.clone();
         self.tasks.spawn(async move {
             match telegram.reply(chat, Some(to), &text, Weight::Notice).await {
@@ -914,6 +918,17 @@ impl Service {
                 Ok(_) => {}
             }
         });
+    }
+
+    /// As [`Service::reply_later`], for what nobody asked for (a hint after stray text, a
+    /// refusal): the same text goes to a chat once a minute at most.
+    pub fn tell_once_a_minute(&self, chat: ChatId, to: MessageId, text: String) {
+        let told = (chat, notice_key(&text));
+        if self.told.contains_key(&told) {
+            return;
+        }
+        self.told.insert(told, ());
+        self.reply_later(chat, to, text);
     }
 
     /// Hands a record to the recorder: queued, batched and written off the reply path. The

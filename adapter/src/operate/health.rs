@@ -46,6 +46,8 @@ impl Status {
 pub struct Component {
     pub name: &'static str,
     pub status: Status,
+    /// Left out of the JSON when empty (the public report).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub detail: String,
 }
 

@@ -372,7 +372,7 @@ async fn write_loop(
         }
         let attempt = async {
             if replaying {
-                replay(&store, &state).await
+                replay(&store, &state).await.map(|()| 0)
             } else {
                 write_or_set_aside(&store, &state, &batch)
                     .await
@@ -385,11 +385,9 @@ async fn write_loop(
         };
         state.sync_spill().await;
         match result {
-            Ok(()) => {
+            Ok(written) => {
                 if !replaying {
-                    state
-                        .written
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    state.written.fetch_add(written, Ordering::Relaxed);
                     batch.clear();
                     call_all(on_safe.drain(..));
                     state.held.store(0, Ordering::Relaxed);
@@ -438,16 +436,17 @@ async fn write(store: &Store, records: &[RequestRecord]) -> Result<(), WriteFail
 }
 
 /// Writes `records`; when the database refuses them [`REFUSALS_BEFORE_SETTING_ASIDE`]
-/// times running, writes them one by one and sets aside those it still refuses. Ok once
-/// each is written or set aside.
+/// times running, writes them one by one and sets aside those it still refuses. Ok (with
+/// how many were written) once each is written or set aside.
 async fn write_or_set_aside(
     store: &Store,
     state: &State,
     records: &[RequestRecord],
-) -> Result<(), WriteFailure> {
+) -> Result<u64, WriteFailure> {
     let mut refusals = 0;
     loop {
         match write(store, records).await {
+            Ok(()) => return Ok(records.len() as u64),
             Err(failure) if failure.refused => {
                 refusals += 1;
                 if refusals >= REFUSALS_BEFORE_SETTING_ASIDE {
@@ -455,17 +454,18 @@ async fn write_or_set_aside(
                 }
                 tokio::time::sleep(MIN_BACKOFF * refusals).await;
             }
-            result => return result,
+            Err(failure) => return Err(failure),
         }
     }
+    let mut written = 0;
     for record in records {
         match write(store, std::slice::from_ref(record)).await {
-            Ok(()) => {}
+            Ok(()) => written += 1,
             Err(failure) if failure.refused && state.set_aside(record, &failure.message) => {}
             Err(failure) => return Err(failure),
         }
     }
-    Ok(())
+    Ok(written)
 }
 
 /// Writes every record of every spill file, then removes the file. Stops at the first
@@ -499,11 +499,9 @@ async fn replay(store: &Store, state: &State) -> Result<(), String> {
             if chunk.is_empty() {
                 break;
             }
-            write_or_set_aside(store, state, &chunk).await?;
-            written += chunk.len() as u64;
-            state
-                .written
-                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            let stored = write_or_set_aside(store, state, &chunk).await?;
+            written += stored;
+            state.written.fetch_add(stored, Ordering::Relaxed);
         }
         std::fs::remove_file(&path).map_err(|error| format!("spill file: {error}"))?;
         let _ = state
@@ -719,6 +717,49 @@ mod tests {
         .await;
         assert_eq!(recorder.stats().written, 10);
         assert_eq!(totals(&store).await, (10, 10));
+        recorder.close(Duration::from_secs(1)).await;
+    }
+
+    #[tokio::test]
+    async fn a_record_refused_for_good_is_set_aside_and_the_others_are_written() {
+        use sqlx::Connection;
+        let fixture = Fixture::new("poison");
+        let store = fixture.store().await;
+        let mut db = sqlx::SqliteConnection::connect(&fixture.url)
+            .await
+            .expect("open");
+        // A constraint only this record breaks, as a schema change or a bad value would.
+        sqlx::query(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON requests \
+             WHEN NEW.pipeline = 'poison' BEGIN SELECT RAISE(ABORT, 'poison refused'); END",
+        )
+        .execute(&mut db)
+        .await
+        .expect("trigger");
+        let recorder = Recorder::start(store.clone(), fixture.settings(100));
+        for n in 0..10 {
+            let record = match n {
+                4 => RequestRecord {
+                    pipeline: "poison".into(),
+                    ..record(n)
+                },
+                _ => record(n),
+            };
+            recorder.record(record);
+        }
+        eventually("the others written, the refused one set aside", || {
+            let stats = recorder.stats();
+            stats.written == 9 && stats.dead_lettered == 1 && stats.queued == 0
+        })
+        .await;
+        assert_eq!(totals(&store).await, (9, 9));
+        let dead = std::fs::read_to_string(fixture.dir.join("records.spill.dead"))
+            .expect("the dead-letter file");
+        assert!(dead.contains("poison refused"), "{dead}");
+        assert!(dead.contains("\"pipeline\":\"poison\""), "{dead}");
+        // The writer goes on.
+        recorder.record(record(11));
+        eventually("a later record", || recorder.stats().written == 10).await;
         recorder.close(Duration::from_secs(1)).await;
     }
 

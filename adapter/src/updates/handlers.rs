@@ -337,6 +337,6 @@ async fn on_other_message(message: Message, service: Arc<Service>) -> HandlerRes
         }
         _ => "Send me a photo (with a caption like `fit 800`), or /help.".to_string(),
     };
-    service.reply_later(message.chat.id, message.id, text);
+    service.tell_once_a_minute(message.chat.id, message.id, text);
     Ok(())
 }

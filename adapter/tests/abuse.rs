@@ -1,0 +1,310 @@
+//! A real `prism-bot` process against what an attacker (or a broken client) does to its
+//! HTTP side and what a debug log would show: a client that stops half-way through a request
+//! neither blocks SIGTERM nor loses a record; bodies are refused by their secret before they
+//! are read, and by their size; no secret, password or token reaches the log at debug level
+//! or a start-up error.
+#![cfg(unix)]
+
+#[path = "../../tests/faultproxy/mod.rs"]
+mod faultproxy;
+#[path = "../../tests/scale/mod.rs"]
+mod scale;
+#[path = "../../tests/standin/mod.rs"]
+mod standin;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sqlx::Connection;
+use standin::{StandIn, TOKEN};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A `prism-bot` process; killed when dropped.
+struct BotProcess(Child);
+
+impl BotProcess {
+    fn start(env: &HashMap<&str, String>, dir: &Path) -> BotProcess {
+        let log = |name: &str| {
+            std::fs::File::create(dir.join(name))
+                .map(Stdio::from)
+                .expect("log file")
+        };
+        let child = Command::new(env!("CARGO_BIN_EXE_prism-bot"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .current_dir(dir)
+            .envs(env)
+            .stdout(log("stdout.log"))
+            .stderr(log("stderr.log"))
+            .spawn()
+            .expect("start prism-bot");
+        BotProcess(child)
+    }
+
+    /// SIGTERM, as a supervisor stops a process; the exit status within `limit`, if any.
+    fn terminate_within(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let pid = i32::try_from(self.0.id()).expect("pid");
+        // SAFETY: sends a signal to our own child; no memory is involved.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for BotProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn workdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("prism-bot-abuse-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn photo() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/photos/dragonfly-1280.jpg"
+    ))
+    .expect("fixture")
+}
+
+/// A webhook instance on `port` with its files in `dir`, then `extra` on top.
+fn webhook_settings(
+    standin: &StandIn,
+    dir: &Path,
+    port: u16,
+    extra: &[(&'static str, String)],
+) -> HashMap<&'static str, String> {
+    let mut env: HashMap<&str, String> = [
+        ("TELEGRAM_BOT_TOKEN", TOKEN.to_string()),
+        ("TELEGRAM_API_URL", standin.url.clone()),
+        ("TELEGRAM_THROTTLE", "false".into()),
+        ("HEALTH_ADDR", "off".into()),
+        ("THREAD_POOL_SIZE", "1".into()),
+        ("WEBHOOK_URL", "http://127.0.0.1:9/telegram".into()),
+        ("WEBHOOK_LISTEN", format!("127.0.0.1:{port}")),
+        ("WEBHOOK_SECRET", scale::SECRET.into()),
+        (
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", dir.join("bot.sqlite").display()),
+        ),
+        (
+            "RECORD_SPILL_PATH",
+            dir.join("records.spill").display().to_string(),
+        ),
+        (
+            "INTAKE_QUEUE_PATH",
+            dir.join("intake.sqlite").display().to_string(),
+        ),
+        ("RUST_LOG", "warn".into()),
+    ]
+    .into_iter()
+    .collect();
+    env.extend(extra.iter().cloned());
+    env
+}
+
+fn message_id(update: &Value) -> i64 {
+    update["message"]["message_id"]
+        .as_i64()
+        .expect("message id")
+}
+
+/// Sends `request` raw and reads the status line's code (0 when the server closed first).
+async fn status_of(port: u16, request: &[u8]) -> u16 {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    stream.write_all(request).await.expect("send");
+    let mut answer = vec![0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("an answer without the body being read")
+        .unwrap_or(0);
+    std::str::from_utf8(&answer[..read])
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn records_in(database: &Path) -> i64 {
+    let url = format!("sqlite://{}", database.display());
+    let mut db = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("the bot's database");
+    sqlx::query_scalar("SELECT COUNT(*) FROM requests")
+        .fetch_one(&mut db)
+        .await
+        .expect("count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_clients_neither_hold_sigterm_nor_cost_a_record() {
+    let standin = StandIn::start().await;
+    let dir = workdir("stalled");
+    let port = scale::free_port();
+    let mut bot = BotProcess::start(&webhook_settings(&standin, &dir, port, &[]), &dir);
+    standin
+        .wait_for("the webhook to be set", |c| c.method == "setwebhook")
+        .await;
+    let hook = format!("http://127.0.0.1:{port}/telegram");
+    let file = standin.add_file(&photo());
+    let update = standin.photo_update(100, 100, &file, Some("fit 64"));
+    assert_eq!(standin.deliver_to(&hook, &update).await, 200);
+    standin
+        .wait_reply("sendphoto", 100, message_id(&update))
+        .await;
+
+    // Without the secret, a body announced as 10 MB is refused before a byte of it is read.
+    let unsigned = "POST /telegram HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n\
+                    Content-Length: 10000000\r\n\r\n";
+    assert_eq!(status_of(port, unsigned.as_bytes()).await, 401);
+    // With it, a body over 1 MiB is refused.
+    let mut oversized = format!(
+        "POST /telegram HTTP/1.1\r\nHost: bot\r\nX-Telegram-Bot-Api-Secret-Token: {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        scale::SECRET,
+        2 << 20
+    )
+    .into_bytes();
+    oversized.extend(std::iter::repeat_n(b' ', 2 << 20));
+    assert_eq!(status_of(port, &oversized).await, 413);
+
+    // Two clients stop half-way: one in its head, one in its body (after the secret).
+    let mut half_head = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    half_head
+        .write_all(b"POST /telegram HTTP/1.1\r\nHost: bot\r\n")
+        .await
+        .expect("send");
+    let mut half_body = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /telegram HTTP/1.1\r\nHost: bot\r\nX-Telegram-Bot-Api-Secret-Token: {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"update_id\":",
+        scale::SECRET
+    );
+    half_body.write_all(head.as_bytes()).await.expect("send");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let status = tokio::task::spawn_blocking(move || {
+        let status = bot.terminate_within(Duration::from_secs(40));
+        (bot, status)
+    })
+    .await
+    .expect("waiting for the bot");
+    let (_bot, status) = status;
+    let status = status.expect("SIGTERM ended the process within 40 s");
+    assert!(status.success(), "exit status {status}");
+    assert_eq!(records_in(&dir.join("bot.sqlite")).await, 1);
+    drop((half_head, half_body));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_debug_log_and_start_up_errors_show_no_secret() {
+    let standin = StandIn::start().await;
+    let dir = workdir("debug-log");
+    let port = scale::free_port();
+    let (webhook_secret, cleanup_token) = (
+        "webhook-secret-that-must-never-be-logged",
+        "cleanup-token-that-must-never-be-logged",
+    );
+    let (database_password, redis_password) = (
+        "database-password-never-logged",
+        "redis-password-never-logged",
+    );
+    // Nothing listens on these ports: connection errors, which quote what they tried, are
+    // logged all the time the bot runs.
+    let (database_port, redis_port) = (scale::free_port(), scale::free_port());
+    let env = webhook_settings(
+        &standin,
+        &dir,
+        port,
+        &[
+            ("RUST_LOG", "debug".into()),
+            ("WEBHOOK_SECRET", webhook_secret.into()),
+            ("CLEANUP_TOKEN", cleanup_token.into()),
+            ("HEALTH_ADDR", "127.0.0.1:0".into()),
+            (
+                "DATABASE_URL",
+                format!("postgres://prism:{database_password}@127.0.0.1:{database_port}/prism"),
+            ),
+            (
+                "REDIS_URL",
+                format!("redis://:{redis_password}@127.0.0.1:{redis_port}/0"),
+            ),
+        ],
+    );
+    let mut bot = BotProcess::start(&env, &dir);
+    standin
+        .wait_for("the webhook to be set", |c| c.method == "setwebhook")
+        .await;
+    let hook = format!("http://127.0.0.1:{port}/telegram");
+    let file = standin.add_file(&photo());
+    let update = standin.photo_update(100, 100, &file, Some("fit 64"));
+    assert_eq!(standin.deliver_to(&hook, &update).await, 200);
+    standin
+        .wait_reply("sendphoto", 100, message_id(&update))
+        .await;
+    // A few rounds of reconnecting to the missing servers.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_bot, _) = tokio::task::spawn_blocking(move || {
+        let status = bot.terminate_within(Duration::from_secs(40));
+        (bot, status)
+    })
+    .await
+    .expect("waiting for the bot");
+
+    // A configuration error quotes the URL it refuses.
+    let refused = Command::new(env!("CARGO_BIN_EXE_prism-bot"))
+        .env_clear()
+        .current_dir(&dir)
+        .env("TELEGRAM_BOT_TOKEN", TOKEN)
+        .env(
+            "DATABASE_URL",
+            format!("mysql://prism:{database_password}@db/prism"),
+        )
+        .output()
+        .expect("run prism-bot");
+    assert!(!refused.status.success());
+    let refusal = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(refusal.contains("DATABASE_URL"), "{refusal}");
+
+    let log = ["stdout.log", "stderr.log"]
+        .iter()
+        .map(|name| std::fs::read_to_string(dir.join(name)).unwrap_or_default())
+        .collect::<String>()
+        + &refusal;
+    assert!(log.contains("DEBUG"), "a debug-level log: {log}");
+    let token_key = TOKEN.split_once(':').map_or(TOKEN, |(_, key)| key);
+    for secret in [
+        token_key,
+        webhook_secret,
+        cleanup_token,
+        database_password,
+        redis_password,
+    ] {
+        let shown = log.lines().find(|line| line.contains(secret));
+        assert!(shown.is_none(), "{secret} in the log: {shown:?}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
