@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -160,6 +160,8 @@ impl StandIn {
         let app = Router::new()
             .route("/file/{bot}/{*path}", get(download))
             .route("/{bot}/{method}", post(method))
+            // Telegram takes uploads up to 50 MB (axum's default limit is 2 MB).
+            .layer(DefaultBodyLimit::max(50 << 20))
             .with_state(Arc::clone(&shared));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("non-blocking");

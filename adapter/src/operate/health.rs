@@ -10,18 +10,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::time::error::Elapsed;
 
 use crate::clock::human_duration;
 use crate::flow::service::FlowSnapshot;
 use crate::operate::operator::Operator;
 use crate::shared::redis::RedisHealth;
-use crate::store::StoreError;
 
 /// Each network check gives up after this, so a readiness probe answers in time.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long one report answers every readiness probe: probes from many load balancers cost
-/// one round of checks a second at most.
+/// How long the network checks' answers serve every readiness probe: probes from many load
+/// balancers cost one round of checks a second at most.
 const REPORT_REUSED_FOR: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -122,22 +120,27 @@ impl HealthReport {
     }
 }
 
-/// The last report, reused for [`REPORT_REUSED_FOR`]; one caller makes the next while the
-/// others wait for it (a single flight).
+/// Readiness for frequent probes: the network checks' answers are reused for
+/// [`REPORT_REUSED_FOR`] (one caller runs the next round while the others wait for it: a
+/// single flight); the process's own state (engine, queues, memory) is read on every call, so
+/// a stopped engine shows at once.
 #[derive(Default)]
-pub struct RecentReport(tokio::sync::Mutex<Option<(Instant, Arc<HealthReport>)>>);
+pub struct RecentReport(tokio::sync::Mutex<Option<(Instant, Arc<Probes>)>>);
 
 impl RecentReport {
-    pub async fn get(&self, operator: &Operator) -> Arc<HealthReport> {
-        let mut recent = self.0.lock().await;
-        if let Some((at, report)) = &*recent
-            && at.elapsed() < REPORT_REUSED_FOR
-        {
-            return Arc::clone(report);
-        }
-        let report = Arc::new(report(operator).await);
-        *recent = Some((Instant::now(), Arc::clone(&report)));
-        report
+    pub async fn get(&self, operator: &Operator) -> HealthReport {
+        let probes = {
+            let mut recent = self.0.lock().await;
+            match &*recent {
+                Some((at, probes)) if at.elapsed() < REPORT_REUSED_FOR => Arc::clone(probes),
+                _ => {
+                    let probes = Arc::new(probe(operator).await);
+                    *recent = Some((Instant::now(), Arc::clone(&probes)));
+                    probes
+                }
+            }
+        };
+        assemble(operator, &probes)
     }
 }
 
@@ -149,24 +152,59 @@ fn component(name: &'static str, ok: bool, detail: String) -> Component {
     }
 }
 
-/// Checks every part (the network checks at once, each bounded by a timeout).
-pub async fn report(operator: &Operator) -> HealthReport {
+/// What the network checks answered: the costly part of a report.
+#[derive(Clone)]
+pub struct Probes {
+    store: StorePing,
+    telegram: Result<(), String>,
+    redis: Option<RedisHealth>,
+}
+
+#[derive(Clone)]
+enum StorePing {
+    Answered,
+    Failed(String),
+    NoAnswer,
+}
+
+/// Runs the network checks at once, each bounded by a timeout.
+async fn probe(operator: &Operator) -> Probes {
     let service = operator.service();
-    let figures = operator.figures();
-    let f = &figures.flow;
     let (store_ping, telegram, redis) = tokio::join!(
         tokio::time::timeout(CHECK_TIMEOUT, service.store_answers()),
         service.telegram().reachable(),
         service.redis_health(),
     );
+    Probes {
+        store: match store_ping {
+            Ok(Ok(())) => StorePing::Answered,
+            Ok(Err(error)) => StorePing::Failed(error.to_string()),
+            Err(_) => StorePing::NoAnswer,
+        },
+        telegram,
+        redis,
+    }
+}
+
+/// Checks every part now.
+pub async fn report(operator: &Operator) -> HealthReport {
+    let probes = probe(operator).await;
+    assemble(operator, &probes)
+}
+
+/// The report from `probes` and the process's own state, read now.
+fn assemble(operator: &Operator, probes: &Probes) -> HealthReport {
+    let figures = operator.figures();
+    let f = &figures.flow;
+    let redis = probes.redis.clone();
     let mut components = vec![
         engine(f),
         backend(f),
         cache(f, redis.as_ref()),
-        store(f, store_ping),
+        store(f, &probes.store),
         rate_limiter(operator.config().rate_limit_per_hour, f, redis.as_ref()),
         intake(f, operator.config().alerts.intake_age_seconds),
-        match telegram {
+        match &probes.telegram {
             Ok(()) => component("telegram", true, "reachable".into()),
             Err(error) => component("telegram", false, format!("unreachable: {error}")),
         },
@@ -256,27 +294,27 @@ fn cache(f: &FlowSnapshot, redis: Option<&RedisHealth>) -> Component {
     }
 }
 
-fn store(f: &FlowSnapshot, ping: Result<Result<(), StoreError>, Elapsed>) -> Component {
+fn store(f: &FlowSnapshot, ping: &StorePing) -> Component {
     let backend = f.store_backend;
     let backlog = format!(
         "{} records queued, {} spilled to disk",
         f.records.queued, f.records.spilled
     );
     match ping {
-        Ok(Ok(())) if !f.records.failing => {
+        StorePing::Answered if !f.records.failing => {
             component("store", true, format!("{backend}; {backlog}"))
         }
-        Ok(Ok(())) => component(
+        StorePing::Answered => component(
             "store",
             false,
             format!("{backend} answers, writes failing; {backlog}"),
         ),
-        Ok(Err(error)) => component(
+        StorePing::Failed(error) => component(
             "store",
             false,
             format!("{backend}: {error}; {backlog}, written when it is back"),
         ),
-        Err(_) => component(
+        StorePing::NoAnswer => component(
             "store",
             false,
             format!("{backend}: no answer in 2 s; {backlog}"),

@@ -19,13 +19,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config;
 use crate::operate::cleanup;
-use crate::operate::health::Status;
+use crate::operate::health::{RecentReport, Status};
 use crate::operate::metrics::CleanupTrigger;
 use crate::operate::operator::Operator;
 use crate::serving::{self, Bounds};
 
 /// OpenMetrics text, which Prometheus scrapes natively.
 const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// What the endpoint's handlers share.
+struct Endpoint {
+    operator: Arc<Operator>,
+    /// The health report readiness probes share.
+    recent_health: RecentReport,
+}
 
 /// Probes and scrapes are short: few connections, little patience.
 const BOUNDS: Bounds = Bounds {
@@ -48,12 +55,16 @@ pub async fn serve(
         .route("/health", get(ready))
         .route("/metrics", get(metrics))
         .route("/cleanup", post(cleanup))
-        .with_state(operator);
+        .with_state(Arc::new(Endpoint {
+            operator,
+            recent_health: RecentReport::default(),
+        }));
     serving::serve("operator", listener, app, BOUNDS, stop);
     Ok(bound)
 }
 
-async fn live(State(operator): State<Arc<Operator>>) -> Response {
+async fn live(State(endpoint): State<Arc<Endpoint>>) -> Response {
+    let operator = &endpoint.operator;
     axum::Json(json!({
         "status": "alive",
         "uptime_seconds": operator.metrics().uptime().as_secs_f64(),
@@ -61,14 +72,15 @@ async fn live(State(operator): State<Arc<Operator>>) -> Response {
     .into_response()
 }
 
-async fn ready(State(operator): State<Arc<Operator>>, headers: HeaderMap) -> Response {
-    let report = operator.recent_health().await;
+async fn ready(State(endpoint): State<Arc<Endpoint>>, headers: HeaderMap) -> Response {
+    let operator = &endpoint.operator;
+    let report = endpoint.recent_health.get(operator).await;
     let code = match report.status {
         Status::Ok | Status::Degraded => StatusCode::OK,
         Status::Down => StatusCode::SERVICE_UNAVAILABLE,
     };
-    if is_operator(&operator, &headers) {
-        (code, axum::Json(&*report)).into_response()
+    if is_operator(operator, &headers) {
+        (code, axum::Json(report)).into_response()
     } else {
         (code, axum::Json(report.without_details())).into_response()
     }
@@ -88,18 +100,20 @@ fn is_operator(operator: &Operator, headers: &HeaderMap) -> bool {
         .is_some_and(|(_, offered)| config::same_secret(offered.trim(), token))
 }
 
-async fn metrics(State(operator): State<Arc<Operator>>) -> Response {
+async fn metrics(State(endpoint): State<Arc<Endpoint>>) -> Response {
+    let operator = &endpoint.operator;
     match operator.metrics().render(&operator.figures()) {
         Ok(text) => ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
-async fn cleanup(State(operator): State<Arc<Operator>>, headers: HeaderMap) -> Response {
+async fn cleanup(State(endpoint): State<Arc<Endpoint>>, headers: HeaderMap) -> Response {
+    let operator = &endpoint.operator;
     if operator.config().cleanup_token.is_none() {
         return StatusCode::NOT_FOUND.into_response();
     }
-    if !is_operator(&operator, &headers) {
+    if !is_operator(operator, &headers) {
         return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
@@ -107,7 +121,7 @@ async fn cleanup(State(operator): State<Arc<Operator>>, headers: HeaderMap) -> R
         )
             .into_response();
     }
-    match cleanup::run_blocking(Arc::clone(&operator), CleanupTrigger::endpoint).await {
+    match cleanup::run_blocking(Arc::clone(operator), CleanupTrigger::endpoint).await {
         Some(report) => axum::Json(report).into_response(),
         None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }

@@ -9,7 +9,6 @@ use crate::config::BotConfig;
 use crate::flow::service::Service;
 use crate::operate::alert::Alerts;
 use crate::operate::figures::Figures;
-use crate::operate::health::RecentReport;
 use crate::operate::metrics::Metrics;
 use crate::operate::system::{SystemFigures, resident_bytes};
 
@@ -18,8 +17,6 @@ pub struct Operator {
     metrics: Arc<Metrics>,
     alerts: Alerts,
     guard_active: AtomicBool,
-    /// The health report readiness probes share.
-    recent_health: RecentReport,
 }
 
 impl Operator {
@@ -30,7 +27,6 @@ impl Operator {
             service,
             metrics,
             guard_active: AtomicBool::new(false),
-            recent_health: RecentReport::default(),
         }
     }
 
@@ -48,11 +44,6 @@ impl Operator {
 
     pub fn alerts(&self) -> &Alerts {
         &self.alerts
-    }
-
-    /// The health report of the last second (made now if there is none).
-    pub async fn recent_health(&self) -> Arc<crate::operate::health::HealthReport> {
-        self.recent_health.get(self).await
     }
 
     /// True while resident memory is over MEMORY_LIMIT_MB and new work is held back.
