@@ -538,8 +538,7 @@ async fn a_rotated_webhook_secret_is_registered_at_the_next_start() {
     let registered = standin
         .calls()
         .into_iter()
-        .filter(|c| c.method == "setwebhook")
-        .last()
+        .rfind(|c| c.method == "setwebhook")
         .expect("setWebhook at start");
     assert_eq!(registered.params["secret_token"].as_str(), Some(rotated));
     assert_eq!(
