@@ -288,6 +288,22 @@ async fn a_debug_log_and_start_up_errors_show_no_secret() {
     assert!(!refused.status.success());
     let refusal = String::from_utf8_lossy(&refused.stderr).to_string();
     assert!(refusal.contains("DATABASE_URL"), "{refusal}");
+    // A guessable secret is refused at start, naming the variable (and not showing it).
+    let weak = Command::new(env!("CARGO_BIN_EXE_prism-bot"))
+        .env_clear()
+        .current_dir(&dir)
+        .env("TELEGRAM_BOT_TOKEN", TOKEN)
+        .env("WEBHOOK_URL", "https://bot.example.com/hook")
+        .env("WEBHOOK_SECRET", "short-secret")
+        .output()
+        .expect("run prism-bot");
+    assert!(!weak.status.success());
+    let weak = String::from_utf8_lossy(&weak.stderr).to_string();
+    assert!(
+        weak.contains("WEBHOOK_SECRET") && weak.contains("at least 32"),
+        "{weak}"
+    );
+    assert!(!weak.contains("short-secret"), "{weak}");
 
     let log = ["stdout.log", "stderr.log"]
         .iter()
