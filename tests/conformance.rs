@@ -365,13 +365,22 @@ fn smart_fill_follows_an_off_centre_subject() {
 }
 
 #[test]
-fn decoding_for_a_shrink_reduces_the_scale_from_three() {
+fn decoding_for_a_shrink_reduces_the_scale_beyond_three() {
     let photo = read("photos/dragonfly-12mp.jpg");
     let (info, full) = engine().decode(&photo).expect("decodes");
     assert_eq!((full.width(), full.height()), (info.width, info.height));
-    // Below three the full size (the same pixels: nothing is skipped at two); 1/2 scale from
-    // three, 1/8 from eight, rounded up.
-    for (shrink, side) in [(2.0, 8), (2.9, 8), (3.0, 4), (7.9, 4), (8.0, 1), (30.0, 1)] {
+    // Up to three the full size (the same pixels: nothing is skipped); 1/2 scale beyond three,
+    // 1/4 beyond eight, 1/8 beyond twenty-four, rounded up.
+    let cases = [
+        (2.0, 8),
+        (3.0, 8),
+        (3.1, 4),
+        (8.0, 4),
+        (8.5, 2),
+        (24.0, 2),
+        (30.0, 1),
+    ];
+    for (shrink, side) in cases {
         let (_, frame) = engine().decode_for_shrink(&photo, shrink).expect("decodes");
         let expected = |length: u32| (length * side).div_ceil(8);
         assert_eq!(
@@ -391,12 +400,12 @@ fn decoding_for_a_shrink_reduces_the_scale_from_three() {
 
 #[test]
 fn progressive_shrink_on_load_stays_close_to_a_full_decode() {
-    // On a 4224x3168 progressive photo, fit:1000 shrinks 4.2x, so the last AC refinement scan
-    // is skipped and the photo decodes at 1/2 scale, and fit:320 13x, so it decodes at 1/8
-    // from DC coefficients alone; a first step that does not resample (two flips) forces the
-    // full decode. Measured: 49.4 and 45.4 dB.
+    // On a 4224x3168 progressive photo, fit:1000 shrinks 4.2x, so the photo decodes at 1/2
+    // scale, and fit:320 13x, so it decodes at 1/4 without the scans of the bands that cannot
+    // show there; fit:120 35x, so it decodes at 1/8 from DC coefficients alone. A first step
+    // that does not resample (two flips) forces the full decode.
     let photo = read("photos/dragonfly-12mp.jpg");
-    for fit in ["fit:1000", "fit:320"] {
+    for fit in ["fit:1000", "fit:320", "fit:120"] {
         let pruned = process_to_rgba(&photo, &format!("{fit}|png"));
         let full = process_to_rgba(&photo, &format!("flip:h|flip:h|{fit}|png"));
         let similarity = psnr(&pruned, &full);

@@ -199,9 +199,9 @@ impl Engine {
 
     /// [`Engine::decode`] ahead of a first step that shrinks the image `shrink` times (a
     /// pipeline works this out itself): the decoder may leave out detail that cannot survive
-    /// the shrink, so it is faster and differs slightly from a full decode. A JPEG shrunk three
-    /// times or more comes back at 1/2 scale, eight times or more at 1/8 (each side rounded
-    /// up); other frames keep the stored size. A shrink below 1 (or NaN) counts as 1.
+    /// the shrink, so it is faster and differs slightly from a full decode. A JPEG shrunk more
+    /// than three times comes back at 1/2 scale, more than eight at 1/4, more than twenty-four
+    /// at 1/8 (each side rounded up); other frames keep the stored size. A shrink below 1 (or NaN) counts as 1.
     pub fn decode_for_shrink(
         &self,
         bytes: &[u8],

@@ -115,9 +115,9 @@ fn walk_headers(bytes: &[u8]) -> Result<(ImageInfo, usize), Error> {
 }
 
 /// Decodes to RGB (grayscale by zune-jpeg, CMYK and Adobe YCCK through their profile). A
-/// progressive file shrunk three times or more is read without the scans the shrink hides
-/// (see `jpeg_scans`), and a file shrunk three times or more is decoded at 1/2 or 1/8 scale
-/// where `jpeg_scaled` can.
+/// progressive file shrunk eight times or more is read without the scans the shrink hides
+/// (see `jpeg_scans`), and a file shrunk more than three times is decoded at 1/2, 1/4 or 1/8
+/// scale where `jpeg_scaled` can.
 pub(super) fn decode(bytes: &[u8], info: &ImageInfo, shrink: f64) -> Result<Decoded, Error> {
     let side = super::jpeg_scaled::block_side(shrink);
     let scaled = |frame| {
@@ -127,7 +127,8 @@ pub(super) fn decode(bytes: &[u8], info: &ImageInfo, shrink: f64) -> Result<Deco
         })
     };
     // At 1/8 scale the scaled reader skips every AC scan itself, so it reads the original
-    // bytes (a pruned copy would only be a copy); at 1/2 it and zune-jpeg read the pruned ones.
+    // bytes (a pruned copy would only be a copy); otherwise it and zune-jpeg read the pruned
+    // ones (pruned only from a shrink of eight).
     if side == Some(1)
         && let Some(frame) = super::jpeg_scaled::decode(bytes, 1)
     {

@@ -1,10 +1,11 @@
-//! Shrink-on-load for JPEG: when the first step shrinks the image three or eight times or
-//! more, it is decoded at 1/2 or 1/8 scale ([`SCALES`]) straight from its DCT coefficients, as
-//! libjpeg's DCT scaling does (and libvips with it). Each 8×8 block becomes 4×4, 2×2 or 1×1
-//! pixels through a reduced inverse DCT of its lowest frequencies, so the inverse DCT,
-//! upsampling and colour conversion work on the small image, and only the small image and
-//! the coefficients that can show in it are held: a 24 MP progressive photo at 1/2 scale keeps
-//! about 23 MB of coefficients where the full decode keeps 72 MB and a 72 MB frame besides.
+//! Shrink-on-load for JPEG: when the first step shrinks the image more than three, eight or
+//! twenty-four times, it is decoded at 1/2, 1/4 or 1/8 scale ([`SCALES`]) straight from its DCT
+//! coefficients, as libjpeg's DCT scaling does (and libvips with it). Each 8×8 block becomes
+//! 4×4, 2×2 or 1×1 pixels through a reduced inverse DCT of its lowest frequencies, so the
+//! inverse DCT, upsampling and colour conversion work on the small image, and only the small
+//! image and the coefficients that can show in it are held: a 24 MP progressive photo at 1/2
+//! scale keeps about 23 MB of coefficients where the full decode keeps 72 MB and a 72 MB frame
+//! besides.
 //!
 //! At 1/8 a block's one pixel is its DC coefficient, the exact mean of its pixels: the AC
 //! scans of a progressive file are not read at all. Baseline files (and progressive ones at
@@ -17,24 +18,24 @@
 use crate::frame::{Frame, Layout};
 
 /// Pixels per block side at each scale a shrink picks, from the smallest image up, with the
-/// least shrink of the first step that picks it. From three, 1/2 scale leaves the resampler at
-/// least 1.5 times: at 1280 px the three photos of the corpus that shrink 3.3-3.4 times lost
-/// 0.1-0.5 dB of PSNR against vipsthumbnail (42.0 to 41.7 dB at worst), and peak memory fell
-/// from 211 to 169 MiB. From two it cost 3-6 dB on five photos, and 1/4 from four 4 dB on the
-/// one photo that shrinks 4.4 times. From eight, 1/8 scale: one pixel per block, no AC scan
-/// read: over the corpus at 320 px a third of the CPU, for PSNR against vipsthumbnail (which
-/// decodes at 1/4 there) of median 38.1 dB, least 29.9, where the full decode scored 38.7 and
-/// 31.6. [`decode`] reads 1/4 as well (tested like the others), but no shrink picks it yet: 1/4
-/// from eight and 1/8 from sixteen (libvips' rule) is the choice if those 0.6 dB matter more
-/// than the AC scans' CPU.
-const SCALES: [(usize, f64); 2] = [(1, 8.0), (4, 3.0)];
+/// shrink of the first step it takes more than. Chosen by `scripts/fidelity.py` (each thumbnail
+/// against an ideal one: full decode, Lanczos to the same size; README "Fidelity"), so that
+/// the resampler always has more than twice the reduction left, and more than three times
+/// after 1/8:
+/// - 1/8 from a shrink of sixteen (libvips' rule) left one corpus photo (17.6 times to 320 px)
+///   1.8 dB below vipsthumbnail, and from eight (the rule before) the mean at 320 px was
+///   42.4 dB against vipsthumbnail's 47.3, with one photo 15.7 dB below;
+/// - 1/4 from exactly eight left eleven photos that shrink exactly 8 times up to 7.1 dB below;
+/// - 1/2 from three holds (worst 0.3 dB below at 1280 px) once no refinement scan is dropped
+///   (`jpeg_scans`).
+const SCALES: [(usize, f64); 3] = [(1, 24.0), (2, 8.0), (4, 3.0)];
 
-/// Pixels per block side (1 or 4) for a first step that shrinks `shrink` times; `None` when
-/// it shrinks less than three times, and the file decodes at full size.
+/// Pixels per block side (1, 2 or 4) for a first step that shrinks `shrink` times; `None` when
+/// it shrinks three times or less, and the file decodes at full size.
 pub(crate) fn block_side(shrink: f64) -> Option<usize> {
     SCALES
         .iter()
-        .find(|&&(_, least)| shrink >= least)
+        .find(|&&(_, beyond)| shrink > beyond)
         .map(|&(side, _)| side)
 }
 

@@ -1,33 +1,26 @@
-//! Shrink-on-load for progressive JPEG: when the image will be reduced three times or more,
-//! some scans cannot show in the result, and progressive files spend most of their decoding
-//! time in them. This drops them from the stream before zune-jpeg sees it (libvips gets a
-//! similar effect from libjpeg's DCT scaling).
+//! Shrink-on-load for progressive JPEG: when the image will be reduced eight times or more, it
+//! is decoded at 1/4 scale or less (`jpeg_scaled`), and the scans of the coefficients that
+//! cannot show there are dropped from the stream before it is read: every scan whose first
+//! coefficient lies above [`HIGHEST_KEPT_AT_EIGHTH`] (in zig-zag order), and every later
+//! refinement scan that touches such a band (refinement bits only make sense against the
+//! coefficients their first scan set). What is kept decodes exactly as before.
 //!
-//! - From a shrink of three, the last refinement scan of the AC coefficients: it carries their
-//!   lowest bit, and is the single most expensive part of decoding (zune-jpeg's
-//!   `decode_mcu_ac_refine`, and the refinement in `jpeg_scaled`). Shrinking averages the
-//!   coarser quantisation away: the three corpus photos that shrink 3.3-3.4 times to 1280 px
-//!   lost about 0.5 dB of PSNR against vipsthumbnail (44.9-41.1 dB), for a fifth of their
-//!   decoding time; from a shrink of two one photo fell to 34.5 dB.
-//! - From a shrink of eight, also every scan whose first coefficient lies above
-//!   [`HIGHEST_KEPT_AT_EIGHTH`] (in zig-zag order), and every later refinement scan that
-//!   touches such a band: refinement bits only make sense against the coefficients their first
-//!   scan set.
+//! Dropping more was measured and left out (`scripts/fidelity.py`, against an ideal
+//! thumbnail): without the last AC refinement scan (the coefficients' lowest bit, the most
+//! expensive part of decoding) from a shrink of three, three corpus photos at 1280 px lost
+//! 2.6-4.0 dB against vipsthumbnail's thumbnails.
 
 /// Zig-zag index of the highest DCT coefficient kept at a shrink of eight or more: the
-/// lowest five AC frequencies, plus DC. Above the output's Nyquist frequency at 1/8 scale.
+/// lowest five AC frequencies, plus DC. A 1/4-scale block (2×2 pixels) uses the lowest four.
 const HIGHEST_KEPT_AT_EIGHTH: u8 = 5;
 
-/// The smallest shrink at which scans are dropped at all (the last AC refinement).
-const LEAST_SHRINK: f64 = 3.0;
-
-/// The smallest shrink at which the bands above [`HIGHEST_KEPT_AT_EIGHTH`] go too.
+/// The smallest shrink at which scans are dropped.
 const EIGHTH: f64 = 8.0;
 
 /// Whether a first step that shrinks `shrink` times makes progressive JPEGs decode from a
 /// pruned copy of their bytes (at most the input's size, held beside it while decoding).
 pub(crate) fn prunes_at(shrink: f64) -> bool {
-    shrink >= LEAST_SHRINK
+    shrink >= EIGHTH
 }
 
 /// The stream without the scans a `shrink` hides, or `None` when the file is not progressive,
@@ -37,16 +30,10 @@ pub(crate) fn prune_scans(bytes: &[u8], shrink: f64) -> Option<Vec<u8>> {
     if !prunes_at(shrink) {
         return None;
     }
-    let highest_kept = if shrink >= EIGHTH {
-        HIGHEST_KEPT_AT_EIGHTH
-    } else {
-        63
-    };
-    drop_scans(bytes, highest_kept)
+    drop_scans(bytes, HIGHEST_KEPT_AT_EIGHTH)
 }
 
-/// Drops the last AC refinement scans, and the bands above `highest_kept` with their
-/// refinements.
+/// Drops the bands above `highest_kept` with their refinements.
 fn drop_scans(bytes: &[u8], highest_kept: u8) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(bytes.len());
     out.extend_from_slice(bytes.get(..2)?);
@@ -101,13 +88,10 @@ fn drop_scans(bytes: &[u8], highest_kept: u8) -> Option<Vec<u8>> {
         let last = *header.get(2 + 2 * count)?;
         let successive_approximation = *header.get(3 + 2 * count)?;
         let refinement = successive_approximation >> 4 != 0;
-        let lowest_bit = successive_approximation & 15 == 0;
         let keep = if first == 0 {
             true
         } else if !refinement {
             first <= highest_kept
-        } else if lowest_bit {
-            false
         } else {
             !components.iter().any(|&c| {
                 dropped
@@ -192,13 +176,9 @@ mod tests {
     ];
 
     #[test]
-    fn a_quarter_drops_the_last_ac_bit_only() {
-        let pruned = prune_scans(&progressive(&LIBJPEG_SCRIPT), 4.0).unwrap();
-        assert_eq!(
-            kept_scans(&pruned),
-            vec![(0, 0, 0), (1, 5, 0), (6, 63, 0), (1, 63, 2), (0, 0, 1)]
-        );
-        assert!(pruned.ends_with(&[0xFF, 0xD9]));
+    fn below_eight_nothing_is_dropped_not_even_the_last_ac_bit() {
+        assert_eq!(prune_scans(&progressive(&LIBJPEG_SCRIPT), 4.0), None);
+        assert_eq!(prune_scans(&progressive(&LIBJPEG_SCRIPT), 7.9), None);
     }
 
     #[test]
