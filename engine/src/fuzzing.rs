@@ -10,7 +10,7 @@ pub fn prune_scans(bytes: &[u8], shrink: f64) -> Option<Vec<u8>> {
 }
 
 /// The decode at reduced scale (`side` pixels per 8×8 block: 1, 2 or 4) that a first step
-/// shrinking two times or more uses: the size of the frame it makes, or `None` where it steps
+/// shrinking more than three times uses: the size of the frame it makes, or `None` where it steps
 /// aside for the full decoder.
 pub fn decode_scaled(bytes: &[u8], side: usize) -> Option<(u32, u32)> {
     jpeg_scaled::decode(bytes, side).map(|frame| (frame.width(), frame.height()))
