@@ -674,6 +674,22 @@ async fn a_flooding_chat_does_not_hold_up_another_users_result() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gif_sent_as_telegrams_mp4_animation_gets_an_explanation() {
+    let standin = StandIn::start().await;
+    let (dir, db) = database("animation");
+    let bot = start_bot(&standin, &db, &[]).await;
+    let message = standin.animation(ALICE, ALICE);
+    let text = reply_text(&standin, ALICE, &message).await;
+    assert!(
+        text.contains("video") && text.contains("as a file"),
+        "{text}"
+    );
+    assert_eq!(standin.count("getfile"), 0, "nothing is fetched");
+    bot.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caption_of_a_hundred_steps_is_refused_before_the_download() {
     let standin = StandIn::start().await;
     let (dir, db) = database("steps");

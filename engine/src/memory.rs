@@ -85,10 +85,15 @@ mod tests {
 
     #[test]
     fn a_shrink_that_prunes_scans_counts_the_pruned_copy() {
-        // fit:1280 shrinks 3.1x: the decoder reads a pruned copy of the input beside it.
+        // fit:400 shrinks 10x: the decoder reads a pruned copy of the input beside it.
+        assert_eq!(
+            estimate(&a_12mp_jpeg(), "fit:400"),
+            12_000_000 * 9 + 2 * 3_000_000
+        );
+        // fit:1280 shrinks 3.1x: nothing is pruned below a shrink of eight.
         assert_eq!(
             estimate(&a_12mp_jpeg(), "fit:1280"),
-            12_000_000 * 9 + 2 * 3_000_000
+            12_000_000 * 9 + 3_000_000
         );
     }
 }

@@ -322,6 +322,24 @@ impl StandIn {
         self.message_update(user, chat, fields)
     }
 
+    /// A user sends a GIF as Telegram delivers it: an MP4 "animation" (with its document).
+    pub fn animation(&self, user: i64, chat: i64) -> Value {
+        let video = json!({
+            "file_id": "animation-1", "file_unique_id": "uniq-animation-1", "width": 320,
+            "height": 240, "duration": 2, "file_name": "funny.gif.mp4", "mime_type": "video/mp4",
+            "file_size": 50_000,
+        });
+        let document = json!({
+            "file_id": "animation-1", "file_unique_id": "uniq-animation-1",
+            "file_name": "funny.gif.mp4", "mime_type": "video/mp4", "file_size": 50_000,
+        });
+        self.message(
+            user,
+            chat,
+            json!({ "animation": video, "document": document }),
+        )
+    }
+
     /// A user sends an image as a document.
     pub fn document(
         &self,

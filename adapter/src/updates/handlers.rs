@@ -331,6 +331,15 @@ async fn on_other_message(message: Message, service: Arc<Service>) -> HandlerRes
             let name = text.split_whitespace().next().unwrap_or(text);
             format!("Unknown command {name}. /help lists what I understand.")
         }
+        // Telegram turns a GIF sent as such into an MP4 video (an "animation").
+        _ if message.animation().is_some()
+            || message.video().is_some()
+            || message.video_note().is_some() =>
+        {
+            "That's a video (Telegram sends GIFs as MP4 videos), and I don't process video. \
+             Send a photo, or the GIF as a file (its first frame is processed)."
+                .to_string()
+        }
         _ if message.document().is_some() => {
             "That file isn't an image I can read. Send a JPEG, PNG, WebP, GIF, HEIC or AVIF."
                 .to_string()
