@@ -21,6 +21,7 @@ use teloxide::types::{
 use teloxide::{ApiError, RequestError};
 
 use crate::config::BotConfig;
+use crate::redact;
 use crate::telegram::delivery::Delivery;
 use crate::telegram::outbound::{Dropped, Outbound, Pace, Weight};
 
@@ -90,14 +91,14 @@ pub struct Telegram {
 }
 
 impl Telegram {
-    /// Must be called inside the tokio runtime (the throttle spawns its worker).
+    /// Must be called inside the tokio runtime (the outbound pacing spawns its worker).
     pub fn connect(config: &BotConfig) -> Result<Telegram, TelegramError> {
         let client = teloxide::net::default_reqwest_settings()
             .timeout(HTTP_TIMEOUT)
             .build()
             .map_err(|e| TelegramError::Client(e.to_string()))?;
         let url = url::Url::parse(&config.api_url)
-            .map_err(|e| TelegramError::ApiUrl(format!("{}: {e}", config.api_url)))?;
+            .map_err(|e| TelegramError::ApiUrl(format!("{}: {e}", redact::url(&config.api_url))))?;
         let bot = Bot::with_client(&config.token, client).set_api_url(url);
         Ok(Telegram {
             bot,
