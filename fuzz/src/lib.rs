@@ -12,11 +12,14 @@ use prism_engine::{
 };
 
 /// Inputs up to 1 MiB and images up to 4 MP: the product's limits are larger, but the code
-/// paths are the same and a fuzzer needs thousands of executions a second.
+/// paths are the same and a fuzzer needs thousands of executions a second. Steps and job time
+/// as in the product.
 pub const LIMITS: Limits = Limits {
     max_input_bytes: 1 << 20,
     max_pixels: 4_000_000,
     max_output_pixels: 4_000_000,
+    max_steps: 32,
+    max_job_seconds: 60,
 };
 
 /// One engine per fuzzing process, CPU backend (no adapter probe), one worker.
