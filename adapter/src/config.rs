@@ -245,7 +245,7 @@ impl BotConfig {
                                 .into(),
                         });
                     }
-                    None => secret_from_token(&token),
+                    None => secret_from_token(&token)?,
                 };
                 UpdateSource::Webhook {
                     url,
@@ -546,17 +546,23 @@ fn strong_secret(name: &'static str, secret: String) -> Result<String, ConfigErr
 /// A single instance without WEBHOOK_SECRET: a secret derived from the token with
 /// HMAC-SHA256, so it stays the same across restarts, never appears in the URL, and tells
 /// nothing of the token.
-fn secret_from_token(token: &str) -> String {
+fn secret_from_token(token: &str) -> Result<String, ConfigError> {
     use hmac::{Hmac, Mac};
-    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(token.as_bytes()) else {
-        unreachable!("HMAC takes keys of any length");
-    };
+    // HMAC takes keys of any length; the error is only in the type.
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(token.as_bytes()).map_err(|error| {
+        ConfigError::Invalid {
+            name: "TELEGRAM_BOT_TOKEN",
+            value: "<hidden>".into(),
+            reason: format!("cannot derive the webhook secret from it: {error}"),
+        }
+    })?;
     mac.update(b"prism webhook secret");
-    mac.finalize()
+    Ok(mac
+        .finalize()
         .into_bytes()
         .iter()
         .map(|byte| format!("{byte:02x}"))
-        .collect()
+        .collect())
 }
 
 fn default_instance_id() -> String {

@@ -31,7 +31,7 @@ pub fn hide(values: impl IntoIterator<Item = String>) {
 
 /// `text` with the registered secrets and every URL's user-info replaced by `***`.
 pub fn text(text: &str) -> String {
-    let mut text = url_userinfo_hidden(text);
+    let mut text = url(text);
     for secret in SECRETS
         .read()
         .unwrap_or_else(PoisonError::into_inner)
@@ -42,11 +42,6 @@ pub fn text(text: &str) -> String {
         }
     }
     text
-}
-
-/// A URL for messages: its user-info (user and password) replaced by `***`.
-pub fn url(url: &str) -> String {
-    url_userinfo_hidden(url)
 }
 
 /// The secret part of a URL, for [`hide`]: its password, as written and percent-decoded.
@@ -83,8 +78,9 @@ fn percent_decoded(text: &str) -> Result<String, std::string::FromUtf8Error> {
     String::from_utf8(out)
 }
 
-/// Every `scheme://user:pass@host` in `text` as `scheme://***@host`.
-fn url_userinfo_hidden(text: &str) -> String {
+/// A URL for messages, or every URL in a text: each `scheme://user:pass@host` as
+/// `scheme://***@host`.
+pub fn url(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {

@@ -5,6 +5,7 @@
 //! or a start-up error.
 #![cfg(unix)]
 
+mod botprocess;
 #[path = "../../tests/faultproxy/mod.rs"]
 mod faultproxy;
 #[path = "../../tests/scale/mod.rs"]
@@ -13,75 +14,15 @@ mod scale;
 mod standin;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
-use serde_json::Value;
+use botprocess::{BotProcess, message_id, photo, workdir};
 use sqlx::Connection;
 use standin::{StandIn, TOKEN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// A `prism-bot` process; killed when dropped.
-struct BotProcess(Child);
-
-impl BotProcess {
-    fn start(env: &HashMap<&str, String>, dir: &Path) -> BotProcess {
-        let log = |name: &str| {
-            std::fs::File::create(dir.join(name))
-                .map(Stdio::from)
-                .expect("log file")
-        };
-        let child = Command::new(env!("CARGO_BIN_EXE_prism-bot"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .current_dir(dir)
-            .envs(env)
-            .stdout(log("stdout.log"))
-            .stderr(log("stderr.log"))
-            .spawn()
-            .expect("start prism-bot");
-        BotProcess(child)
-    }
-
-    /// SIGTERM, as a supervisor stops a process; the exit status within `limit`, if any.
-    fn terminate_within(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let pid = i32::try_from(self.0.id()).expect("pid");
-        // SAFETY: sends a signal to our own child; no memory is involved.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-impl Drop for BotProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn workdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("prism-bot-abuse-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn photo() -> Vec<u8> {
-    std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../fixtures/photos/dragonfly-1280.jpg"
-    ))
-    .expect("fixture")
-}
 
 /// A webhook instance on `port` with its files in `dir`, then `extra` on top.
 fn webhook_settings(
@@ -119,12 +60,6 @@ fn webhook_settings(
     env
 }
 
-fn message_id(update: &Value) -> i64 {
-    update["message"]["message_id"]
-        .as_i64()
-        .expect("message id")
-}
-
 /// Sends `request` raw and reads the status line's code (0 when the server closed first).
 async fn status_of(port: u16, request: &[u8]) -> u16 {
     let mut stream = TcpStream::connect(("127.0.0.1", port))
@@ -143,6 +78,27 @@ async fn status_of(port: u16, request: &[u8]) -> u16 {
         .unwrap_or(0)
 }
 
+/// Starts the bot, waits for its webhook, and has it answer one photo.
+async fn start_and_answer_a_photo(
+    standin: &StandIn,
+    env: &HashMap<&'static str, String>,
+    dir: &Path,
+    port: u16,
+) -> BotProcess {
+    let bot = BotProcess::start(env, dir);
+    standin
+        .wait_for("the webhook to be set", |c| c.method == "setwebhook")
+        .await;
+    let hook = format!("http://127.0.0.1:{port}/telegram");
+    let file = standin.add_file(&photo());
+    let update = standin.photo_update(100, 100, &file, Some("fit 64"));
+    assert_eq!(standin.deliver_to(&hook, &update).await, 200);
+    standin
+        .wait_reply("sendphoto", 100, message_id(&update))
+        .await;
+    bot
+}
+
 async fn records_in(database: &Path) -> i64 {
     let url = format!("sqlite://{}", database.display());
     let mut db = sqlx::SqliteConnection::connect(&url)
@@ -157,19 +113,15 @@ async fn records_in(database: &Path) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_clients_neither_hold_sigterm_nor_cost_a_record() {
     let standin = StandIn::start().await;
-    let dir = workdir("stalled");
+    let dir = workdir("abuse", "stalled");
     let port = scale::free_port();
-    let mut bot = BotProcess::start(&webhook_settings(&standin, &dir, port, &[]), &dir);
-    standin
-        .wait_for("the webhook to be set", |c| c.method == "setwebhook")
-        .await;
-    let hook = format!("http://127.0.0.1:{port}/telegram");
-    let file = standin.add_file(&photo());
-    let update = standin.photo_update(100, 100, &file, Some("fit 64"));
-    assert_eq!(standin.deliver_to(&hook, &update).await, 200);
-    standin
-        .wait_reply("sendphoto", 100, message_id(&update))
-        .await;
+    let bot = start_and_answer_a_photo(
+        &standin,
+        &webhook_settings(&standin, &dir, port, &[]),
+        &dir,
+        port,
+    )
+    .await;
 
     // Without the secret, a body announced as 10 MB is refused before a byte of it is read.
     let unsigned = "POST /telegram HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n\
@@ -205,14 +157,10 @@ async fn stalled_clients_neither_hold_sigterm_nor_cost_a_record() {
     half_body.write_all(head.as_bytes()).await.expect("send");
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let status = tokio::task::spawn_blocking(move || {
-        let status = bot.terminate_within(Duration::from_secs(40));
-        (bot, status)
-    })
-    .await
-    .expect("waiting for the bot");
-    let (_bot, status) = status;
-    let status = status.expect("SIGTERM ended the process within 40 s");
+    let status = bot
+        .terminate_within(Duration::from_secs(40))
+        .await
+        .expect("SIGTERM ended the process within 40 s");
     assert!(status.success(), "exit status {status}");
     assert_eq!(records_in(&dir.join("bot.sqlite")).await, 1);
     drop((half_head, half_body));
@@ -222,7 +170,7 @@ async fn stalled_clients_neither_hold_sigterm_nor_cost_a_record() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_debug_log_and_start_up_errors_show_no_secret() {
     let standin = StandIn::start().await;
-    let dir = workdir("debug-log");
+    let dir = workdir("abuse", "debug-log");
     let port = scale::free_port();
     let (webhook_secret, cleanup_token) = (
         "webhook-secret-that-must-never-be-logged",
@@ -254,25 +202,10 @@ async fn a_debug_log_and_start_up_errors_show_no_secret() {
             ),
         ],
     );
-    let mut bot = BotProcess::start(&env, &dir);
-    standin
-        .wait_for("the webhook to be set", |c| c.method == "setwebhook")
-        .await;
-    let hook = format!("http://127.0.0.1:{port}/telegram");
-    let file = standin.add_file(&photo());
-    let update = standin.photo_update(100, 100, &file, Some("fit 64"));
-    assert_eq!(standin.deliver_to(&hook, &update).await, 200);
-    standin
-        .wait_reply("sendphoto", 100, message_id(&update))
-        .await;
+    let bot = start_and_answer_a_photo(&standin, &env, &dir, port).await;
     // A few rounds of reconnecting to the missing servers.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (_bot, _) = tokio::task::spawn_blocking(move || {
-        let status = bot.terminate_within(Duration::from_secs(40));
-        (bot, status)
-    })
-    .await
-    .expect("waiting for the bot");
+    bot.terminate_within(Duration::from_secs(40)).await;
 
     // A configuration error quotes the URL it refuses.
     let refused = Command::new(env!("CARGO_BIN_EXE_prism-bot"))

@@ -5,6 +5,7 @@
 //! stream entries after the visibility timeout (webhook, Redis and PostgreSQL).
 #![cfg(unix)]
 
+mod botprocess;
 #[path = "../../tests/faultproxy/mod.rs"]
 mod faultproxy;
 #[path = "../../tests/scale/mod.rs"]
@@ -13,59 +14,14 @@ mod scale;
 mod standin;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use botprocess::{BotProcess, message_id, photo, workdir};
 use sqlx::Connection;
 use standin::{StandIn, TOKEN};
 
 const PHOTOS: i64 = 8;
-
-/// A `prism-bot` process; killed (SIGKILL) when dropped.
-struct BotProcess(Child);
-
-impl BotProcess {
-    fn start(env: &HashMap<&str, String>, dir: &Path) -> BotProcess {
-        let child = Command::new(env!("CARGO_BIN_EXE_prism-bot"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .current_dir(dir)
-            .envs(env)
-            .spawn()
-            .expect("start prism-bot");
-        BotProcess(child)
-    }
-
-    /// SIGKILL: no shutdown, no flush; what the process held in memory is gone.
-    fn kill(mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for BotProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn workdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("prism-bot-crash-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn photo() -> Vec<u8> {
-    std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../fixtures/photos/dragonfly-1280.jpg"
-    ))
-    .expect("fixture")
-}
 
 fn settings(
     standin: &StandIn,
@@ -139,16 +95,10 @@ async fn every_photo_answered_once(standin: &StandIn, photos: &[(i64, i64)]) {
     }
 }
 
-fn message_id(update: &Value) -> i64 {
-    update["message"]["message_id"]
-        .as_i64()
-        .expect("message id")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_defaults_answer_every_accepted_photo_after_a_sigkill() {
     let standin = StandIn::start().await;
-    let dir = workdir("embedded");
+    let dir = workdir("crash", "embedded");
     let database = dir.join("bot.sqlite");
     let env = settings(
         &standin,

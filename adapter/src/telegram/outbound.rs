@@ -162,13 +162,7 @@ impl State {
     /// the next grant may become possible (`None`: nothing waits).
     fn grant(&mut self, now: Instant, pace: &Pace) -> Option<Instant> {
         let second = Duration::from_secs(1);
-        while self
-            .sent_overall
-            .front()
-            .is_some_and(|&at| now.duration_since(at) >= second)
-        {
-            self.sent_overall.pop_front();
-        }
+        forget_older(&mut self.sent_overall, now, second);
         let mut next: Option<Instant> = None;
         let mut soonest = |at: Instant| next = Some(next.map_or(at, |n| n.min(at)));
         let mut visits = self.turns.len();
@@ -219,16 +213,19 @@ impl State {
     }
 }
 
+/// Drops the send times of `sent` (oldest first) that are `window` or more before `now`.
+fn forget_older(sent: &mut VecDeque<Instant>, now: Instant, window: Duration) {
+    while sent
+        .front()
+        .is_some_and(|&at| now.duration_since(at) >= window)
+    {
+        sent.pop_front();
+    }
+}
+
 impl ChatQueue {
     fn forget_before(&mut self, now: Instant) {
-        let minute = Duration::from_secs(60);
-        while self
-            .sent
-            .front()
-            .is_some_and(|&at| now.duration_since(at) >= minute)
-        {
-            self.sent.pop_front();
-        }
+        forget_older(&mut self.sent, now, Duration::from_secs(60));
     }
 
     /// When this chat may send again (`None`: now).
